@@ -1,0 +1,133 @@
+"""Whole `creditrisk train` path vs bare `lightgbm.train` on the same matrix.
+
+The whole path is what the train command runs on snapshots: preparation, out-of-time split,
+LightGBM with early stopping, scorecard challenger, calibration, validation statistics, figures,
+the HTML report and MLflow logging with registration. Bare is `lightgbm.train` on the same
+prepared training rows with the same parameters and the same number of boosting rounds.
+Goal: whole <= 1.5 x bare. Prints medians over alternating repeats.
+
+    .venv/bin/python benchmarks/training.py [--rows 1000000] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+for key, value in {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "MPLBACKEND": "Agg",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}.items():
+    os.environ.setdefault(key, value)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import lightgbm as lgb  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from features.catalog import CATALOG, CATEGORICAL  # noqa: E402
+from models.split import make_split  # noqa: E402
+from models.tracking import log_training  # noqa: E402
+from models.training import train_from_snapshots  # noqa: E402
+
+N_NUMERIC = 57
+DATES = 12
+
+
+def snapshot_matrix(rows: int, seed: int = 0) -> pd.DataFrame:
+    """Snapshot-shaped rows: customer_id, as_of, 57 numeric catalog features, 3 categories and a
+    default_flag driven by a latent risk that the features reflect in their catalog direction."""
+    rng = np.random.default_rng(seed)
+    numeric = [n for n in CATALOG if n not in CATEGORICAL][:N_NUMERIC]
+    risk = rng.normal(size=rows).astype(np.float32)
+    data: dict[str, object] = {
+        "customer_id": np.char.add("C", np.arange(rows).astype(str)),
+        "as_of": pd.date_range("2022-01-01", periods=DATES, freq="MS")[
+            rng.integers(0, DATES, rows)
+        ],
+    }
+    for i, name in enumerate(numeric):
+        direction = CATALOG[name].direction or 1
+        weight = 0.6 if i < 12 else 0.1
+        x = direction * weight * risk + rng.normal(size=rows).astype(np.float32)
+        x[rng.random(rows) < 0.05] = np.nan
+        data[name] = x.astype(np.float64)
+    for name, levels in zip(CATEGORICAL, (3, 12, 8), strict=True):
+        data[name] = pd.Categorical.from_codes(
+            rng.integers(0, levels, rows), [f"{name}_{k}" for k in range(levels)]
+        )
+    logit = -3.6 + 0.9 * risk
+    data["default_flag"] = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(float)
+    return pd.DataFrame(data)
+
+
+def whole(frame: pd.DataFrame, root: Path):
+    """The train command's path on a snapshot frame; returns (seconds, result)."""
+    started = time.perf_counter()
+    result = train_from_snapshots(frame)
+    logging_started = time.perf_counter()
+    log_training(
+        result,
+        experiment="benchmark-training",
+        model_name="creditrisk-benchmark",
+        dataset="benchmark",
+        trained_by="benchmark",
+        tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+        artifact_root=root / "mlartifacts",
+    )
+    result.timings["mlflow_logging"] = time.perf_counter() - logging_started
+    return time.perf_counter() - started, result
+
+
+def bare_inputs(frame: pd.DataFrame, result):
+    """The same prepared training rows, parameters and boosting rounds as the whole path."""
+    y = frame["default_flag"].to_numpy(dtype=float)
+    split = make_split(y, time=frame["as_of"], seed=42)
+    X = result.scorer.preparer.transform(frame.iloc[split.train])
+    model = result.lgbm_model
+    params = model.lgb_params(model.feature_names_)
+    return X, y[split.train], params, model.booster_.current_iteration()
+
+
+def bare(X, y, params, rounds) -> float:
+    started = time.perf_counter()
+    lgb.train(params, lgb.Dataset(X, y), num_boost_round=rounds)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    frame = snapshot_matrix(args.rows)
+    print(f"rows {len(frame):,}, features {frame.shape[1] - 3}, load {os.getloadavg()[0]:.2f}")
+    whole_times, bare_times = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for repeat in range(args.repeats):
+            seconds, result = whole(frame, Path(tmp))
+            whole_times.append(seconds)
+            X, y, params, rounds = bare_inputs(frame, result)
+            bare_times.append(bare(X, y, params, rounds))
+            print(
+                f"repeat {repeat + 1}: whole {whole_times[-1]:.1f}s, bare {bare_times[-1]:.1f}s "
+                f"({rounds} rounds on {len(X):,} rows), test AUC "
+                f"{result.champion.metrics['auc']:.4f}, load {os.getloadavg()[0]:.2f}",
+                flush=True,
+            )
+            phases = ", ".join(f"{k} {t:.1f}s" for k, t in result.timings.items())
+            print(f"  phases: {phases}", flush=True)
+    w, b = statistics.median(whole_times), statistics.median(bare_times)
+    print(f"median whole train path {w:.1f}s, bare lightgbm.train {b:.1f}s, ratio {w / b:.2f} "
+          f"(goal <= 1.5)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""Legal, complaint and news events: counts over the 12 months before ``as_of``, days since the
+last one of each kind, and a severity-weighted count. Known iff occurred_on < as_of.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.customer import customer_codes
+
+WINDOW_MONTHS = 12
+KINDS = {
+    "lawsuits": ("lawsuit", "enforcement"),
+    "complaints": ("complaint",),
+    "negative_news": ("negative_news",),
+    "restructurings": ("restructuring",),
+}
+DAYS_SINCE = {"lawsuit": "lawsuits", "complaint": "complaints", "negative_news": "negative_news"}
+
+
+def event_features(
+    events: pd.DataFrame, customer_ids: pd.Series, as_of: pd.Timestamp
+) -> pd.DataFrame:
+    """Event features of ``customer_ids`` (same order); counts are 0 where a customer has none."""
+    known = events[(events["occurred_on"] < as_of).to_numpy()]
+    code = customer_codes(known["customer_id"], customer_ids)
+    known, code = known[code >= 0], code[code >= 0]
+    n = len(customer_ids)
+    kind = known["type"].astype(str).to_numpy()
+    occurred = pd.to_datetime(known["occurred_on"]).to_numpy()
+    recent = occurred >= np.datetime64(as_of - pd.DateOffset(months=WINDOW_MONTHS))
+    days_ago = (np.datetime64(as_of) - occurred) / np.timedelta64(1, "D")
+
+    out: dict[str, np.ndarray] = {}
+    for name, types in KINDS.items():
+        of_kind = np.isin(kind, types)
+        out[f"{name}_12m"] = np.bincount(code[of_kind & recent], minlength=n).astype(float)
+    severity = known["severity"].to_numpy(dtype=float, na_value=1.0)
+    out["event_severity_12m"] = np.bincount(code[recent], weights=severity[recent], minlength=n)
+    for name, kind_name in DAYS_SINCE.items():
+        of_kind = np.isin(kind, KINDS[kind_name])
+        since = np.full(n, np.inf)
+        np.minimum.at(since, code[of_kind], days_ago[of_kind])
+        out[f"days_since_{name}"] = np.where(np.isinf(since), np.nan, since)
+    return pd.DataFrame(out, index=customer_ids.index)

@@ -1,0 +1,111 @@
+"""Financial ratios from the latest statement published before ``as_of`` and their change on the
+statement of about one year earlier (period end 12 months before, +-2 months, also published
+before ``as_of``). Division by zero gives NaN, never inf.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.customer import customer_codes
+from features.repayment import month_index
+
+PRIOR_YEAR_MONTHS = 12
+PRIOR_YEAR_TOLERANCE = 2
+RATIOS = (
+    "leverage",
+    "current_ratio",
+    "quick_ratio",
+    "interest_coverage",
+    "ebit_margin",
+    "net_margin",
+    "return_on_assets",
+)
+_KEY = 1 << 20  # month indexes stay far below this
+
+
+def safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator with NaN where the result is not finite (zero denominators)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.asarray(numerator, dtype=float) / np.asarray(denominator, dtype=float)
+    return np.where(np.isfinite(out), out, np.nan)
+
+
+def ratios(s: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The catalog ratios of each statement row."""
+
+    def col(name: str) -> np.ndarray:
+        if name not in s:
+            return np.full(len(s), np.nan)
+        return s[name].to_numpy(dtype=float, na_value=np.nan)
+
+    inventory = col("inventory")
+    quick = np.where(
+        np.isnan(inventory),
+        safe_divide(col("cash"), col("current_liabilities")),
+        safe_divide(col("current_assets") - inventory, col("current_liabilities")),
+    )
+    return {
+        "leverage": safe_divide(col("total_liabilities"), col("total_assets")),
+        "current_ratio": safe_divide(col("current_assets"), col("current_liabilities")),
+        "quick_ratio": quick,
+        "interest_coverage": safe_divide(col("ebit"), col("interest_expense")),
+        "ebit_margin": safe_divide(col("ebit"), col("revenue")),
+        "net_margin": safe_divide(col("net_income"), col("revenue")),
+        "return_on_assets": safe_divide(col("net_income"), col("total_assets")),
+    }
+
+
+def _prior_year(keys: np.ndarray, latest: np.ndarray) -> np.ndarray:
+    """Row of the statement nearest to 12 months before each latest one (-1 if none in +-2)."""
+    found = np.full(len(latest), -1)
+    target = keys[latest] - PRIOR_YEAR_MONTHS
+    for offset in (0, -1, 1, -2, 2)[: 2 * PRIOR_YEAR_TOLERANCE + 1]:
+        pos = np.searchsorted(keys, target + offset)
+        hit = (pos < len(keys)) & (found < 0)
+        hit[hit] = keys[pos[hit]] == target[hit] + offset
+        found[hit] = pos[hit]
+    return found
+
+
+def financial_features(
+    statements: pd.DataFrame, customer_ids: pd.Series, as_of: pd.Timestamp
+) -> pd.DataFrame:
+    """Financial features of ``customer_ids`` (same order); NaN for customers without statements."""
+    known = statements[(statements["published_on"] < as_of).to_numpy()]
+    code = customer_codes(known["customer_id"], customer_ids)
+    known, code = known[code >= 0], code[code >= 0]
+    keys = code.astype(np.int64) * _KEY + month_index(known["period_end"])
+    order = np.argsort(keys, kind="stable")
+    known, code, keys = known.iloc[order], code[order], keys[order]
+    latest = np.flatnonzero(np.append(code[1:] != code[:-1], True)) if len(code) else code
+    prior = _prior_year(keys, latest)
+    has_prior = prior >= 0
+
+    values = ratios(known)
+    n = len(customer_ids)
+    owner = code[latest]
+    out: dict[str, np.ndarray] = {}
+
+    def scatter(rows_values: np.ndarray, rows: np.ndarray = latest) -> np.ndarray:
+        full = np.full(n, np.nan)
+        full[owner] = np.where(rows >= 0, rows_values, np.nan)
+        return full
+
+    for name in RATIOS:
+        out[name] = scatter(values[name][latest])
+    for name in RATIOS:
+        change = values[name][latest] - values[name][np.where(has_prior, prior, 0)]
+        out[f"{name}_change_1y"] = scatter(change, prior)
+    revenue = known["revenue"].to_numpy(dtype=float, na_value=np.nan)
+    assets = known["total_assets"].to_numpy(dtype=float, na_value=np.nan)[latest]
+    growth = safe_divide(revenue[latest], revenue[np.where(has_prior, prior, 0)]) - 1.0
+    out["revenue_growth_1y"] = scatter(growth, prior)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["log_total_assets"] = scatter(np.where(assets > 0, np.log(assets), np.nan))
+    period_end = pd.to_datetime(known["period_end"]).to_numpy()[latest]
+    age = (np.datetime64(as_of) - period_end) / np.timedelta64(1, "D")
+    out["statement_age_days"] = scatter(np.asarray(age, dtype=float))
+    out["revenue_latest"] = scatter(revenue[latest])
+    return pd.DataFrame(out, index=customer_ids.index)

@@ -1,0 +1,213 @@
+"""Repayment behaviour over 3/6/12/24 closed months, on a dense (customers x months) matrix.
+
+A month's row is known at ``as_of`` iff month + 1 month <= as_of. Window w covers the w calendar
+months ending at the last closed month; a window the customer's rows do not fill is NaN, not zero.
+Matrices are month-major (row j = month, last row = last closed month); walking back from the last
+month, running totals give every window's value as soon as the walk reaches its length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.catalog import DPD_THRESHOLDS, UTILISATION_SPIKE, WINDOWS
+from features.customer import customer_codes
+
+SPAN = max(WINDOWS)
+NO_MONTH = -(1 << 40)
+
+
+def month_index(dates: pd.Series | np.ndarray) -> np.ndarray:
+    """Months since 1970-01 of each date (its calendar month); NaT gives a very negative index."""
+    values = np.asarray(dates)
+    if values.dtype.kind != "M":
+        values = np.asarray(pd.to_datetime(values))
+    days = values.astype("datetime64[D]").view(np.int64)
+    valid = days != np.iinfo(np.int64).min
+    if not valid.any():
+        return np.full(len(days), NO_MONTH)
+    high = days.max()
+    low = np.min(days, where=valid, initial=high)
+    if high - low > 200_000:
+        out = values.astype("datetime64[M]").view(np.int64)
+    else:  # a day -> month lookup table beats calendar arithmetic on every row
+        table = np.arange(low, high + 1).astype("datetime64[D]").astype("datetime64[M]")
+        out = table.view(np.int64)[np.where(valid, days - low, 0)]
+    return np.where(valid, out, NO_MONTH)
+
+
+def last_closed_month(as_of: pd.Timestamp) -> int:
+    """Month index of the latest month that had closed by ``as_of`` (month + 1 month <= as_of)."""
+    return (as_of.year - 1970) * 12 + as_of.month - 1 - 1
+
+
+@dataclass(frozen=True)
+class RepaymentMatrix:
+    """Repayment columns as month-major (SPAN x customers) matrices; the last row is the last
+    closed month. ``present`` marks months with a row."""
+
+    present: np.ndarray
+    days_past_due: np.ndarray
+    credit_limit: np.ndarray
+    balance: np.ndarray
+    amount_due: np.ndarray
+    amount_paid: np.ndarray
+
+
+def month_columns(dates: pd.Series, first: int, span: int) -> np.ndarray:
+    """Column (int8) of each date's month in a window of ``span`` months from month index
+    ``first``; -1 outside it or for NaT. A day lookup table keeps temporaries small."""
+    days = np.asarray(dates)
+    if days.dtype.kind != "M":
+        days = np.asarray(pd.to_datetime(days))
+    days = days.astype("datetime64[D]").view(np.int64)
+    months = np.arange(first, first + span + 1).astype("datetime64[M]")
+    low = months[0].astype("datetime64[D]").astype(np.int64)
+    high = months[-1].astype("datetime64[D]").astype(np.int64)
+    table = np.full(high - low + 2, -1, dtype=np.int8)
+    day_months = np.arange(low, high).astype("datetime64[D]").astype("datetime64[M]")
+    table[1:-1] = day_months.astype(np.int64) - first
+    np.subtract(days, low - 1, out=days)
+    np.clip(days, 0, len(table) - 1, out=days)
+    return table[days]
+
+
+def repayment_matrix(
+    repayments: pd.DataFrame, customer_ids: pd.Series, as_of: pd.Timestamp, span: int = SPAN
+) -> RepaymentMatrix:
+    """Pivot the known months among the last ``span`` closed months to dense matrices.
+
+    Float64 columns stay float64; narrower ones (float32, ints) become float32 (exact for them).
+    """
+    column = month_columns(repayments["month"], last_closed_month(as_of) - span + 1, span)
+    row = customer_codes(repayments["customer_id"], customer_ids)
+    keep = (column >= 0) & (row >= 0)
+    everything = bool(keep.all())
+    n = len(customer_ids)
+    flat = column.astype(np.int64) * n
+    flat += row
+    if not everything:
+        flat = flat[keep]
+    del column, row
+    present = np.zeros(span * n, dtype=bool)
+    present[flat] = True
+
+    def dense(name: str) -> np.ndarray:
+        source = repayments[name]
+        dtype = np.float64 if source.dtype == np.float64 else np.float32
+        values = source.to_numpy(dtype=dtype, na_value=np.nan)
+        out = np.full(span * n, np.nan, dtype=dtype)
+        out[flat] = values if everything else values[keep]
+        return out.reshape(span, n)
+
+    return RepaymentMatrix(
+        present.reshape(span, n),
+        dense("days_past_due"),
+        dense("credit_limit"),
+        dense("balance"),
+        dense("amount_due"),
+        dense("amount_paid"),
+    )
+
+
+def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.asarray(numerator, dtype=float) / denominator
+    return np.where(np.isfinite(out), out, np.nan)
+
+
+def _utilisation(balance: np.ndarray, limit: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(limit > 0, balance.astype(float) / limit, np.nan)
+
+
+def matrix_features(
+    m: RepaymentMatrix, windows: tuple[int, ...] = WINDOWS
+) -> dict[str, np.ndarray]:
+    """Every repayment feature from the dense matrices (one array per catalog feature)."""
+    span, n = m.present.shape
+    util_last = _utilisation(m.balance[-1], m.credit_limit[-1])
+    months = np.zeros(n)
+    dpd_max = np.full(n, -np.inf)
+    over = {t: np.zeros(n) for t in DPD_THRESHOLDS}
+    paid, due, util_sum, util_n, spikes = (np.zeros(n) for _ in range(5))
+    out: dict[str, np.ndarray] = {}
+    util_next = util_last
+    for k in range(1, span + 1):
+        j = span - k
+        dpd = m.days_past_due[j]
+        util = util_last if k == 1 else _utilisation(m.balance[j], m.credit_limit[j])
+        months += m.present[j]
+        dpd_max = np.maximum(dpd_max, dpd)
+        for t in DPD_THRESHOLDS:
+            over[t] += dpd >= t
+        paid += m.amount_paid[j]
+        due += m.amount_due[j]
+        utilised = ~np.isnan(util)
+        util_sum += np.where(utilised, util, 0.0)
+        util_n += utilised
+        if k > 1:
+            spikes += util_next - util > UTILISATION_SPIKE
+        util_next = util
+        if k not in windows:
+            continue
+        filled = months == k
+
+        def mask(values: np.ndarray, filled: np.ndarray = filled) -> np.ndarray:
+            return np.where(filled, values, np.nan)
+
+        util_mean = _divide(util_sum, util_n)
+        out[f"days_past_due_max_{k}m"] = mask(dpd_max)
+        for t in DPD_THRESHOLDS:
+            out[f"months_{t}dpd_{k}m"] = mask(over[t])
+        out[f"payment_ratio_{k}m"] = mask(_divide(paid, due))
+        out[f"utilisation_mean_{k}m"] = mask(util_mean)
+        out[f"utilisation_trend_{k}m"] = mask(util_last - util_mean)
+        out[f"utilisation_spikes_{k}m"] = mask(spikes)
+        out[f"balance_growth_{k}m"] = mask(_divide(m.balance[-1], m.balance[j]) - 1.0)
+    out = {name: out[name] for name in _window_names(windows)}
+
+    any_present = months > 0
+    latest = span - 1 - np.argmax(m.present[::-1], axis=0)
+    first = np.argmax(m.present, axis=0)
+    delinquent = m.days_past_due[::-1] >= 30
+    since = np.where(delinquent.any(axis=0), np.argmax(delinquent, axis=0), span - first)
+    columns = np.arange(n)
+    out["days_past_due_current"] = np.where(any_present, m.days_past_due[latest, columns], np.nan)
+    out["months_since_30dpd"] = np.where(any_present, since, np.nan)
+    out["utilisation_latest"] = np.where(
+        any_present,
+        _utilisation(m.balance[latest, columns], m.credit_limit[latest, columns]),
+        np.nan,
+    )
+    out["credit_limit_latest"] = np.where(any_present, m.credit_limit[latest, columns], np.nan)
+    return {name: values.astype(float, copy=False) for name, values in out.items()}
+
+
+def _window_names(windows: tuple[int, ...]) -> list[str]:
+    names = []
+    for w in windows:
+        names.append(f"days_past_due_max_{w}m")
+        names += [f"months_{t}dpd_{w}m" for t in DPD_THRESHOLDS]
+        names += [
+            f"{stem}_{w}m"
+            for stem in (
+                "payment_ratio",
+                "utilisation_mean",
+                "utilisation_trend",
+                "utilisation_spikes",
+                "balance_growth",
+            )
+        ]
+    return names
+
+
+def repayment_features(
+    repayments: pd.DataFrame, customer_ids: pd.Series, as_of: pd.Timestamp
+) -> pd.DataFrame:
+    """Repayment features of ``customer_ids`` (same order) at ``as_of``."""
+    matrix = repayment_matrix(repayments, customer_ids, as_of)
+    return pd.DataFrame(matrix_features(matrix), index=customer_ids.index)

@@ -1,0 +1,73 @@
+"""Feature snapshots: features plus the default label, one row per (customer_id, as_of)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from features.build import ID, TIME, BookContext, book_context, build_features
+from features.labels import LABEL, build_labels, default_dates, observed_until
+
+__all__ = ["ID", "LABEL", "TIME", "as_of_range", "build_snapshot", "build_snapshots"]
+
+
+def build_snapshot(
+    tables: dict[str, pd.DataFrame],
+    as_of: pd.Timestamp | str,
+    horizon_months: int = 12,
+    context: BookContext | None = None,
+    dates: pd.Series | None = None,
+    observed: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """Features and ``default_flag`` of the performing customers at one as-of date."""
+    as_of = pd.Timestamp(as_of)
+    dates = default_dates(tables) if dates is None else dates
+    features = build_features(tables, as_of, context, dates)
+    labels = build_labels(tables, as_of, horizon_months, observed, dates)
+    flag = labels[LABEL].to_numpy()
+    if not np.array_equal(labels[ID].to_numpy(), features[ID].to_numpy()):
+        flag = features[ID].map(labels.set_index(ID)[LABEL]).to_numpy(dtype=float)
+    return features.assign(**{LABEL: flag})
+
+
+def build_snapshots(
+    tables: dict[str, pd.DataFrame],
+    as_of_dates: Iterable[pd.Timestamp | str],
+    horizon_months: int = 12,
+    progress: Callable[[pd.Timestamp, pd.DataFrame], None] | None = None,
+) -> pd.DataFrame:
+    """Snapshots for several as-of dates, stacked; ``progress`` is called after each date."""
+    dates = default_dates(tables)
+    until = observed_until(tables)
+    frames = []
+    for as_of in sorted(pd.Timestamp(d) for d in as_of_dates):
+        context = book_context(tables, as_of, dates)
+        frame = build_snapshot(tables, as_of, horizon_months, context, dates, until)
+        frames.append(frame)
+        if progress is not None:
+            progress(as_of, frame)
+    if not frames:
+        raise ValueError("no as-of dates given: pass at least one")
+    return pd.concat(frames, ignore_index=True)
+
+
+def as_of_range(start: str | pd.Timestamp, end: str | pd.Timestamp, every_months: int) -> list:
+    """As-of dates from ``start`` to ``end`` inclusive, every ``every_months`` months."""
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    if every_months < 1 or end < start:
+        raise ValueError("need every_months >= 1 and end on or after start")
+    out, k = [], 0
+    while (date := start + pd.DateOffset(months=k * every_months)) <= end:
+        out.append(date)
+        k += 1
+    return out
+
+
+def snapshot_summary(snapshots: pd.DataFrame) -> pd.DataFrame:
+    """Rows, labelled rows and default rate per as-of date."""
+    grouped = snapshots.groupby(TIME)[LABEL]
+    return pd.DataFrame(
+        {"rows": grouped.size(), "labelled": grouped.count(), "default_rate": grouped.mean()}
+    )

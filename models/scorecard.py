@@ -1,0 +1,216 @@
+"""WOE logistic scorecard: the interpretable challenger and benchmark for the LightGBM champion.
+
+Optimal binning (optbinning's BinningProcess: trend chosen by optbinning, bins of at least 5 %
+of rows, special codes and missing values in bins of their own, text columns as categories), WOE
+encoding, features kept when IV >= 0.02, an L2 logistic regression on the WOE values with
+wrong-sign features removed, and points scaled as everywhere else (`models.scaling`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from optbinning import BinningProcess
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+
+from models.prepare import sentinel_codes
+from models.scaling import BASE_ODDS, BASE_SCORE, PDO, factor_offset
+
+WOE_METRICS = {"metric": "woe", "metric_special": "empirical", "metric_missing": "empirical"}
+
+
+def _is_text(s: pd.Series) -> bool:
+    return (
+        isinstance(s.dtype, pd.CategoricalDtype)
+        or pd.api.types.is_object_dtype(s)
+        or pd.api.types.is_string_dtype(s)
+    )
+
+
+class WOEScorecard(ClassifierMixin, BaseEstimator):
+    """Binning -> WOE -> logistic regression -> points (base score at base odds, pdo).
+
+    `special_codes` maps column -> codes binned apart; with `detect_special` numeric columns
+    not in the map get `models.prepare.sentinel_codes`. Text/category columns are categorical.
+    """
+
+    def __init__(
+        self,
+        min_bin_size: float = 0.05,
+        max_n_prebins: int = 20,
+        monotonic_trend: str = "auto",
+        min_iv: float = 0.02,
+        C: float = 1.0,
+        special_codes: Mapping[str, Sequence[float]] | None = None,
+        detect_special: bool = True,
+        base_score: float = BASE_SCORE,
+        base_odds: float = BASE_ODDS,
+        pdo: float = PDO,
+    ):
+        self.min_bin_size = min_bin_size
+        self.max_n_prebins = max_n_prebins
+        self.monotonic_trend = monotonic_trend
+        self.min_iv = min_iv
+        self.C = C
+        self.special_codes = special_codes
+        self.detect_special = detect_special
+        self.base_score = base_score
+        self.base_odds = base_odds
+        self.pdo = pdo
+
+    def _binning_input(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Category columns as plain text (optbinning's categorical input), numbers as float."""
+        cols = {}
+        for c in self.variables_:
+            s = X[c]
+            if c in self.categorical_:
+                cols[c] = s.astype(object).map(str).where(s.notna(), np.nan)
+            else:
+                cols[c] = pd.to_numeric(s, errors="coerce").astype(float)
+        return pd.DataFrame(cols, index=X.index)
+
+    def _fit_params(self, X: pd.DataFrame) -> dict[str, dict]:
+        params: dict[str, dict] = {}
+        given = dict(self.special_codes or {})
+        for c in self.variables_:
+            p: dict = {}
+            if c not in self.categorical_:
+                p["monotonic_trend"] = self.monotonic_trend
+                codes = given.get(c)
+                if codes is None and self.detect_special:
+                    codes = sentinel_codes(X[c])
+                if codes:
+                    p["special_codes"] = {f"{v:g}": [float(v)] for v in codes}
+            params[c] = p
+        return params
+
+    def fit(self, X: pd.DataFrame, y) -> WOEScorecard:
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError("WOEScorecard needs a pandas DataFrame with named columns")
+        y = np.asarray(y, dtype=float)
+        if np.isnan(y).any() or not np.isin(y, (0.0, 1.0)).all():
+            raise ValueError("y must be 0/1 with no missing labels; drop unmatured rows first")
+        self.variables_ = [str(c) for c in X.columns]
+        self.categorical_ = [c for c in self.variables_ if _is_text(X[c])]
+        self.special_codes_ = {
+            c: [float(v) for v in p["special_codes"]]
+            for c, p in self._fit_params(X).items()
+            if "special_codes" in p
+        }
+        self.binning_ = BinningProcess(
+            self.variables_,
+            max_n_prebins=self.max_n_prebins,
+            min_prebin_size=min(self.min_bin_size, 0.05),
+            min_bin_size=self.min_bin_size,
+            categorical_variables=self.categorical_ or None,
+            selection_criteria={"iv": {"min": self.min_iv}},
+            binning_fit_params=self._fit_params(X),
+        )
+        self.binning_.fit(self._binning_input(X), y.astype(int))
+        summary = self.binning_.summary().set_index("name")
+        self.iv_ = summary["iv"].astype(float).sort_values(ascending=False)
+        selected = [str(c) for c in self.binning_.get_support(names=True)]
+        if not selected:
+            raise ValueError(
+                f"no feature reaches IV >= {self.min_iv}; check the target or lower min_iv"
+            )
+        woe = self._woe(X, selected)
+        self.features_, self.estimator_ = self._fit_right_signs(woe, y, selected)
+        self.coef_ = pd.Series(self.estimator_.coef_[0], index=self.features_)
+        self.intercept_ = float(self.estimator_.intercept_[0])
+        self.classes_ = np.array([0, 1])
+        self.n_features_in_ = len(self.variables_)
+        self.scorecard_table_ = self._table()
+        best = self.scorecard_table_[self.scorecard_table_["count"] > 0]
+        self.best_points_ = best.groupby("feature")["points"].max().reindex(self.features_)
+        return self
+
+    def _fit_right_signs(self, woe: pd.DataFrame, y: np.ndarray, features: list[str]):
+        """Refit without the worst wrong-sign feature until every WOE coefficient is negative.
+
+        A positive coefficient on WOE (higher WOE = fewer defaults) means collinearity flipped the
+        feature's meaning; a scorecard must not give points for the risky side.
+        """
+        features = list(features)
+        while True:
+            lr = LogisticRegression(C=self.C, max_iter=1000)
+            lr.fit(woe[features].to_numpy(), y)
+            coef = lr.coef_[0]
+            if coef.max() <= 0 or len(features) == 1:
+                return features, lr
+            features.pop(int(np.argmax(coef)))
+
+    def _woe(self, X: pd.DataFrame, features: list[str] | None = None) -> pd.DataFrame:
+        woe = self.binning_.transform(self._binning_input(X), **WOE_METRICS)
+        return woe[features or self.features_].astype(float)
+
+    def _factor_offset(self) -> tuple[float, float]:
+        return factor_offset(self.base_score, self.base_odds, self.pdo)
+
+    def _points_from_woe(self, feature: str, woe) -> np.ndarray:
+        """Points = offset/n - factor * (coef * woe + intercept/n), so the sum is the score."""
+        factor, offset = self._factor_offset()
+        n = len(self.features_)
+        return offset / n - factor * (self.coef_[feature] * np.asarray(woe) + self.intercept_ / n)
+
+    def _table(self) -> pd.DataFrame:
+        rows = []
+        for f in self.features_:
+            bt = self.binning_.get_binned_variable(f).binning_table.build()
+            bt = bt.drop(index="Totals", errors="ignore")
+            woe = pd.to_numeric(bt["WoE"], errors="coerce").fillna(0.0).to_numpy()
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "feature": f,
+                        "bin": bt["Bin"].map(_bin_label).to_numpy(),
+                        "count": bt["Count"].astype(int).to_numpy(),
+                        "event_rate": pd.to_numeric(bt["Event rate"]).to_numpy(),
+                        "woe": woe,
+                        "iv": pd.to_numeric(bt["IV"]).to_numpy(),
+                        "coefficient": self.coef_[f],
+                        "points": self._points_from_woe(f, woe),
+                    }
+                )
+            )
+        return pd.concat(rows, ignore_index=True)
+
+    def woe(self, X: pd.DataFrame) -> pd.DataFrame:
+        """WOE value of each kept feature per row."""
+        return self._woe(X)
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        """Log-odds of default."""
+        return self.estimator_.decision_function(self._woe(X).to_numpy())
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def points(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Points of each kept feature per row; a row's points sum to its (unrounded) score."""
+        woe = self._woe(X)
+        return pd.DataFrame(
+            {f: self._points_from_woe(f, woe[f].to_numpy()) for f in self.features_},
+            index=X.index,
+        )
+
+    def credit_score(self, X: pd.DataFrame) -> np.ndarray:
+        """Integer score: the rounded sum of points (equals `models.scaling.score_from_pd`)."""
+        return np.rint(self.points(X).sum(axis=1).to_numpy()).astype(np.int64)
+
+    def points_lost(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Points below the best populated bin of each feature per row (0 = best bin)."""
+        return (self.best_points_ - self.points(X)).clip(lower=0.0)
+
+
+def _bin_label(b) -> str:
+    if not isinstance(b, str) and hasattr(b, "__iter__"):
+        return "[" + ", ".join(str(v) for v in b) + "]"
+    return str(b)

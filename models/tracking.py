@@ -1,0 +1,251 @@
+"""Log a training result to MLflow: one experiment per dataset, params, metrics, validation
+figures and tables, the HTML validation report, the out-of-time test rows, tuning trials as nested
+runs, and the scorer as a registered pyfunc version aliased `challenger`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.tracking import MlflowClient
+from mlflow.types.schema import AnyType, ColSpec, Schema
+
+from models import report
+from models.registry import TARGET_TAG, TEST_FRAME_ARTIFACT, register_challenger
+from models.scorer import ID, CreditScorer, pip_requirements
+from models.training import TrainingResult
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+CODE_PATHS = [str(PACKAGE_ROOT / "models"), str(PACKAGE_ROOT / "features")]
+SCORER_NAME = "scorer"
+EXAMPLE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class TrackedModel:
+    """Where a training run went: run, experiment, logged model and registered version."""
+
+    run_id: str
+    experiment_id: str
+    model_uri: str
+    model_name: str
+    version: str
+    tracking_uri: str
+
+
+def connect(tracking_uri: str, registry_uri: str | None = None) -> MlflowClient:
+    """Point MLflow (fluent API and a client) at one tracking store and registry."""
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(registry_uri or tracking_uri)
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri or tracking_uri)
+
+
+def ensure_experiment(client: MlflowClient, name: str, artifact_root: Path | None = None) -> str:
+    """The experiment's id, created (with artifacts under ``artifact_root/name``) if absent."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = (Path(artifact_root).resolve() / name).as_uri() if artifact_root else None
+    return client.create_experiment(name, artifact_location=location)
+
+
+def scorer_signature(scorer: CreditScorer) -> ModelSignature:
+    """Inputs: the id and every raw model column, all optional and of any type (ints, floats,
+    strings or categories are accepted as they come); outputs: the scorer's columns."""
+    columns = [c for c in dict.fromkeys([scorer.id_col or ID, *scorer.input_columns])]
+    inputs = Schema([ColSpec(AnyType(), c, required=False) for c in columns])
+    outputs = Schema(
+        [
+            ColSpec("string", ID, required=False),
+            ColSpec("double", "pd"),
+            ColSpec("long", "score"),
+            ColSpec("string", "grade"),
+            ColSpec("string", "reasons"),
+        ]
+    )
+    return ModelSignature(inputs=inputs, outputs=outputs)
+
+
+def input_example(frame: pd.DataFrame, scorer: CreditScorer, rows: int = EXAMPLE_ROWS):
+    """A few raw rows (categories as text) that show callers the expected layout."""
+    columns = [c for c in [scorer.id_col or ID, *scorer.input_columns] if c in frame.columns]
+    example = frame[list(dict.fromkeys(columns))].head(rows).copy()
+    for column in example.columns:
+        if isinstance(example[column].dtype, pd.CategoricalDtype):
+            example[column] = example[column].astype(object)
+    return example
+
+
+def log_scorer(
+    scorer: CreditScorer,
+    example_frame: pd.DataFrame,
+    registered_model_name: str | None = None,
+    name: str = SCORER_NAME,
+):
+    """Log the scorer as a pyfunc in the active run (optionally registering it); ModelInfo out."""
+    return mlflow.pyfunc.log_model(
+        name=name,
+        python_model=scorer,
+        signature=scorer_signature(scorer),
+        input_example=input_example(example_frame, scorer),
+        pip_requirements=pip_requirements(),
+        code_paths=CODE_PATHS,
+        registered_model_name=registered_model_name,
+    )
+
+
+def _finite(metrics: dict[str, float]) -> dict[str, float]:
+    return {k: float(x) for k, x in metrics.items() if x is not None and math.isfinite(float(x))}
+
+
+def write_artifacts(result: TrainingResult, folder: Path, title: str) -> None:
+    """Figures, tables, the HTML validation report and the test rows, written under ``folder``."""
+    for sub in ("plots", "tables", "scorecard", "report", "validation"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    y = result.y_test
+    both = {"lightgbm": result.champion.pd, "scorecard": result.challenger.pd}
+    figures = {
+        "roc": report.figure_png(report.roc_figure(y, both)),
+        "ks": report.figure_png(report.ks_figure(y, result.champion.pd)),
+        "calibration": report.figure_png(report.calibration_figure(y, both)),
+        "grades": report.figure_png(report.grade_figure(result.champion.grade_table)),
+        "importance": report.figure_png(report.importance_figure(result.importance)),
+        "shap_summary": report.figure_png(
+            report.shap_summary_figure(result.shap_contrib, result.shap_features)
+        ),
+    }
+    for key, png in figures.items():
+        (folder / "plots" / f"{key}.png").write_bytes(png)
+    tables = {
+        "calibration_table": result.champion.calibration_table,
+        "grades_jeffreys": result.champion.grade_table,
+        "scorecard_grades_jeffreys": result.challenger.grade_table,
+        "statistical_tests": result.champion.tests,
+        "feature_importance": result.importance.rename("gain").rename_axis("feature").reset_index(),
+        "data_summary": result.data_summary,
+    }
+    for key, table in tables.items():
+        table.to_csv(folder / "tables" / f"{key}.csv", index=False)
+    result.scorecard_table.to_csv(folder / "scorecard" / "scorecard_table.csv", index=False)
+    (folder / "scorecard" / "scorecard_table.html").write_text(
+        result.scorecard_table.to_html(index=False, border=0), encoding="utf-8"
+    )
+    (folder / "tables" / "column_roles.json").write_text(
+        json.dumps(result.roles, indent=2, default=str), encoding="utf-8"
+    )
+    result.test_frame.to_parquet(folder / TEST_FRAME_ARTIFACT, index=False)
+    (folder / "report" / "validation_report.html").write_text(
+        validation_report(result, title, figures), encoding="utf-8"
+    )
+
+
+def comparison_table(result: TrainingResult) -> pd.DataFrame:
+    """Headline metrics of champion candidate and scorecard challenger side by side."""
+    keys = ["auc", "auc_lower", "auc_upper", "gini", "ks", "brier", "log_loss", "ece", "hhi"]
+    return pd.DataFrame(
+        {
+            "metric": keys,
+            "lightgbm": [result.champion.metrics[k] for k in keys],
+            "scorecard": [result.challenger.metrics[k] for k in keys],
+        }
+    )
+
+
+def validation_report(result: TrainingResult, title: str, figures: dict[str, bytes]) -> str:
+    """The self-contained HTML validation report of a training result."""
+    m = result.champion.metrics
+    headline = {
+        "AUC": m["auc"],
+        "AUC 95% CI": f"{m['auc_lower']:.3f} – {m['auc_upper']:.3f}",
+        "Gini": m["gini"],
+        "KS": m["ks"],
+        "Brier": m["brier"],
+        "ECE": m["ece"],
+        "PSI": result.psi,
+        "test rows": f"{int(m['n_test']):,}",
+    }
+    return report.validation_report_html(
+        title=title,
+        headline=headline,
+        comparison=comparison_table(result),
+        calibration_table=result.champion.calibration_table,
+        grade_table=result.champion.grade_table,
+        psi=result.psi,
+        psi_verdict=result.psi_verdict,
+        tests=result.champion.tests,
+        scorecard_table=result.scorecard_table,
+        data_summary=result.data_summary,
+        figures=figures,
+    )
+
+
+def version_tags(result: TrainingResult, trained_by: str, dataset: str, run_id: str) -> dict:
+    """Tags the registry gates read: who, which data, and the validation metrics."""
+    m = result.champion.metrics
+    red = result.champion.grade_table.loc[result.champion.grade_table["light"] == "red", "grade"]
+    return {
+        "trained_by": trained_by,
+        "dataset": dataset,
+        TARGET_TAG: result.target,
+        "run_id": run_id,
+        "auc": m["auc"],
+        "gini": m["gini"],
+        "ks": m["ks"],
+        "ece": m["ece"],
+        "psi": result.psi,
+        "psi_verdict": result.psi_verdict,
+        "jeffreys_red": int(m["jeffreys_red"]),
+        "jeffreys_red_grades": ",".join(red),
+        "scorecard_auc": result.challenger.metrics["auc"],
+    }
+
+
+def log_training(
+    result: TrainingResult,
+    *,
+    experiment: str,
+    model_name: str,
+    dataset: str,
+    trained_by: str,
+    tracking_uri: str,
+    registry_uri: str | None = None,
+    artifact_root: Path | None = None,
+    step: Callable[[str], None] | None = None,
+) -> TrackedModel:
+    """Log everything about one training run and register its scorer as the new challenger."""
+    step = step or (lambda _: None)
+    client = connect(tracking_uri, registry_uri)
+    experiment_id = ensure_experiment(client, experiment, artifact_root)
+    tags = {"trained_by": trained_by, "dataset": dataset, "mlflow.user": trained_by}
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train {model_name}", tags=tags):
+        run_id = mlflow.active_run().info.run_id
+        step("logging params and metrics")
+        mlflow.log_params({k: str(x)[:6000] for k, x in result.params.items()})
+        mlflow.log_metrics(_finite(result.metrics))
+        mlflow.log_metrics({f"seconds_{k}": t for k, t in result.timings.items()})
+        for trial in result.trials:
+            name = f"trial {trial['trial']}"
+            with mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=True):
+                mlflow.log_params(trial["params"])
+                mlflow.log_metric("valid_auc", trial["valid_auc"])
+        step("writing figures, tables and the validation report")
+        with tempfile.TemporaryDirectory() as tmp:
+            write_artifacts(result, Path(tmp), f"Validation report: {model_name} ({dataset})")
+            mlflow.log_artifacts(tmp)
+        step("logging and registering the scorer")
+        info = log_scorer(result.scorer, result.test_frame, registered_model_name=model_name)
+    version = str(info.registered_model_version)
+    register_challenger(
+        client, model_name, version, version_tags(result, trained_by, dataset, run_id)
+    )
+    return TrackedModel(
+        run_id, experiment_id, info.model_uri, model_name, version, client.tracking_uri
+    )

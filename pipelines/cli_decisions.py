@@ -1,0 +1,225 @@
+"""Commands for decisions: early warnings, credit policy and ratings over time (`register(app)`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+console = Console()
+DB_HELP = "Results store URL (default: CREDITRISK_DATABASE_URL, else .creditrisk/results.db)."
+DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help=DB_HELP)]
+User = Annotated[str, typer.Option("--user", "-u", help="Who you are (recorded in the audit log).")]
+
+warnings_app = typer.Typer(
+    help="Early warnings: list, acknowledge and resolve.", no_args_is_help=True
+)
+policy_app = typer.Typer(
+    help="Credit policy: check a policy file, override a limit.", no_args_is_help=True
+)
+ratings_app = typer.Typer(
+    help="Ratings over time: migration between runs, the watch list.", no_args_is_help=True
+)
+
+
+def _engine(url: str | None):
+    from pipelines.settings import get_settings
+    from pipelines.store import open_store
+
+    return open_store(url or get_settings().results_url)
+
+
+def _table(frame, title: str, columns: list[str]) -> None:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in frame[columns].itertuples(index=False):
+        table.add_row(*["" if v is None else str(v) for v in row])
+    console.print(table)
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@warnings_app.command("list")
+def warnings_list(
+    level: Annotated[list[str] | None, typer.Option(help="Only these levels (repeatable).")] = None,
+    status: Annotated[
+        list[str] | None, typer.Option(help="Statuses to show (default: open, acknowledged).")
+    ] = None,
+    customer: Annotated[str | None, typer.Option(help="Only this customer id.")] = None,
+    limit: Annotated[int, typer.Option(help="Show at most this many.")] = 50,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """List warnings, newest first (default: active ones at every level)."""
+    from pipelines.store import queries
+
+    frame = queries.read_warnings(
+        _engine(database_url),
+        tuple(status or ("open", "acknowledged")),
+        tuple(level) if level else None,
+        customer,
+    )
+    if frame.empty:
+        console.print("no warnings match")
+        return
+    _table(
+        frame.head(limit),
+        f"{len(frame)} warnings",
+        ["id", "customer_id", "level", "latest_level", "status", "signals", "last_as_of"],
+    )
+
+
+@warnings_app.command("ack")
+def warnings_ack(
+    warning_id: Annotated[int, typer.Argument(help="Warning id (see `warnings list`).")],
+    user: User,
+    note: Annotated[str, typer.Option("--note", "-n", help="What you did or will do.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Acknowledge an open warning (it stays active until resolved or cleared by data)."""
+    from pipelines.store.lifecycle import acknowledge
+
+    try:
+        acknowledge(_engine(database_url), warning_id, user, note)
+    except (LookupError, ValueError) as exc:
+        _fail(str(exc))
+    console.print(f"warning {warning_id} acknowledged by {user}")
+
+
+@warnings_app.command("resolve")
+def warnings_resolve(
+    warning_id: Annotated[int, typer.Argument(help="Warning id (see `warnings list`).")],
+    user: User,
+    note: Annotated[str, typer.Option("--note", "-n", help="How it was resolved.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Resolve a warning; the next run that still flags the customer opens a new one."""
+    from pipelines.store.lifecycle import resolve
+
+    try:
+        resolve(_engine(database_url), warning_id, user, note)
+    except (LookupError, ValueError) as exc:
+        _fail(str(exc))
+    console.print(f"warning {warning_id} resolved by {user}")
+
+
+@policy_app.command("check")
+def policy_check(
+    file: Annotated[Path, typer.Argument(help="Policy YAML to validate.")],
+    master_scale: Annotated[
+        Path | None, typer.Option(help="Master scale YAML (default: models/master_scale.yaml).")
+    ] = None,
+) -> None:
+    """Validate a credit policy file against the master scale and show it per grade."""
+    from models.master_scale import MasterScale
+    from pipelines.policy import PolicyError, load_policy, policy_table
+
+    try:
+        policy = load_policy(file, MasterScale.load(master_scale).grades)
+    except PolicyError as exc:
+        _fail(str(exc))
+    frame = policy_table(policy).fillna("")
+    _table(frame, f"{file}: valid ({policy.name})", list(frame.columns))
+
+
+@policy_app.command("override")
+def policy_override(
+    customer: Annotated[str, typer.Argument(help="Customer id.")],
+    limit: Annotated[float, typer.Option("--limit", help="The limit to grant instead.")],
+    user: User,
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (required, audited).")],
+    term_days: Annotated[int | None, typer.Option(help="Override the term too.")] = None,
+    run_id: Annotated[int | None, typer.Option(help="Decision's run (default: latest).")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Override a customer's recommended credit limit; recorded with user and reason."""
+    from pipelines.store import queries
+
+    try:
+        out = queries.record_override(
+            _engine(database_url), customer, limit, user, reason, term_days=term_days, run_id=run_id
+        )
+    except (LookupError, ValueError) as exc:
+        _fail(str(exc))
+    console.print(
+        f"override {out['id']}: {customer} limit {out['original_limit']} -> {limit} by {user}"
+    )
+
+
+@ratings_app.command("migration")
+def ratings_migration(
+    before: Annotated[int | None, typer.Option("--from", help="Earlier run id.")] = None,
+    after: Annotated[int | None, typer.Option("--to", help="Later run id.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model name (default: any).")] = None,
+    rates: Annotated[bool, typer.Option(help="Show row shares instead of counts.")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Rating migration matrix between two runs (default: the two newest)."""
+    from pipelines.ratings import run_migration
+    from pipelines.store import queries
+
+    engine = _engine(database_url)
+    if before is None or after is None:
+        newest = queries.latest_run_ids(engine, model, n=2)
+        if len(newest) < 2:
+            _fail("need two runs in the store; pass --from and --to run ids")
+        after, before = after or newest[0], before or newest[1]
+    result = run_migration(engine, before, after)
+    matrix = (result.rates.round(3) if rates else result.counts).reset_index()
+    matrix.columns = [str(c) for c in matrix.columns]
+    _table(
+        matrix.astype(str),
+        f"run {before} -> run {after}: {result.n} customers",
+        list(matrix.columns),
+    )
+    console.print(
+        f"upgrades {result.upgrade_share:.1%}, downgrades {result.downgrade_share:.1%}, "
+        f"stable {result.stable_share:.1%}; new or exited {result.n_excluded}"
+    )
+
+
+@ratings_app.command("watchlist")
+def ratings_watchlist(
+    model: Annotated[str | None, typer.Option(help="Model whose latest run gives grades.")] = None,
+    limit: Annotated[int, typer.Option(help="Show at most this many.")] = 50,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Customers with an active amber or red warning, newest first, with their current rating."""
+    from pipelines.ratings import read_watchlist
+
+    frame = read_watchlist(_engine(database_url), model)
+    if frame.empty:
+        console.print("the watch list is empty")
+        return
+    frame = frame.assign(measures=frame["measures"].map(lambda m: ", ".join(json.loads(m or "[]"))))
+    columns = [
+        c
+        for c in (
+            "id",
+            "customer_id",
+            "level",
+            "status",
+            "grade",
+            "pd",
+            "signals",
+            "last_as_of",
+            "measures",
+        )
+        if c in frame
+    ]
+    _table(frame.head(limit), f"watch list: {len(frame)} customers", columns)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `warnings`, `policy` and `ratings` command groups to the creditrisk CLI."""
+    app.add_typer(warnings_app, name="warnings")
+    app.add_typer(policy_app, name="policy")
+    app.add_typer(ratings_app, name="ratings")

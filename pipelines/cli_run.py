@@ -1,0 +1,134 @@
+"""``creditrisk run``: the main job on the embedded default, and its summary."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.settings import get_settings
+
+console = Console()
+
+RUN_HELP = """Run the whole main job on the embedded default and print a summary.
+
+Generates a synthetic customer book, validates it against the data contract, builds point-in-time
+feature snapshots, trains the LightGBM model and the scorecard challenger (tracked in MLflow),
+promotes the model with a second (demo) approver, scores the latest two quarters with the
+champion, applies the credit policy, raises early warnings and keeps everything in the results
+store. Uses Prefect's ephemeral API, MLflow on SQLite and results in SQLite, all under
+CREDITRISK_HOME (default .creditrisk); set CREDITRISK_DATABASE_URL for PostgreSQL results.
+"""
+
+
+def counts_table(summary) -> Table:
+    table = Table(title=f"Customer book: {summary.book.customers:,} customers")
+    for name in ("table", "rows in", "accepted", "rejected"):
+        table.add_column(name, justify="left" if name == "table" else "right")
+    for row in summary.book.counts.itertuples(index=False):
+        table.add_row(row.table, f"{row.rows_in:,}", f"{row.accepted:,}", f"{row.rejected:,}")
+    return table
+
+
+def snapshots_table(summary) -> Table:
+    table = Table(title=f"Training snapshots: {summary.n_features} features")
+    for name in ("as_of", "customers", "default rate (12 m)"):
+        table.add_column(name, justify="left" if name == "as_of" else "right")
+    for as_of, row in summary.training_snapshots.iterrows():
+        table.add_row(f"{as_of:%Y-%m-%d}", f"{int(row['rows']):,}", f"{row['default_rate']:.2%}")
+    return table
+
+
+def model_table(summary) -> Table:
+    tracked, result = summary.tracked, summary.training
+    table = Table(title=f"Model {tracked.model_name} v{tracked.version} (out-of-time test)")
+    table.add_column("metric")
+    table.add_column("LightGBM", justify="right")
+    table.add_column("scorecard", justify="right")
+    c, s = result.champion.metrics, result.challenger.metrics
+    for key, label in (("auc", "AUC"), ("gini", "Gini"), ("ks", "KS"), ("ece", "ECE")):
+        table.add_row(label, f"{c[key]:.4f}", f"{s[key]:.4f}")
+    table.add_row("AUC 95% CI", f"{c['auc_lower']:.3f}-{c['auc_upper']:.3f}", "")
+    table.add_row("score PSI", f"{result.psi:.4f} ({result.psi_verdict})", "")
+    return table
+
+
+def grades_table(run) -> Table:
+    table = Table(title=f"Scored {run.as_of:%Y-%m-%d} (run {run.run_id}): grades and policy")
+    for name in ("grade", "customers", "share", "median limit", "term", "conditions", "approval"):
+        table.add_column(name, justify="left" if name in ("grade", "conditions") else "right")
+    total = int(run.grades.sum())
+    for row in run.policy.itertuples(index=False):
+        table.add_row(
+            row.grade,
+            f"{row.customers:,}",
+            f"{row.customers / total:.1%}",
+            f"{row.median_limit:,.0f}",
+            f"{row.term_days} d",
+            str(row.conditions),
+            row.approval_level,
+        )
+    return table
+
+
+def print_summary(summary, settings, seconds: float) -> None:
+    """Customers, rows accepted/rejected, default rates, features, model, grades, policy, warnings."""
+    console.print(counts_table(summary))
+    console.print(f"rejects: {summary.book.rejects_path}")
+    console.print(snapshots_table(summary))
+    console.print(model_table(summary))
+    decision = summary.decision
+    verdict = "promoted to champion" if decision.promoted else "not promoted"
+    console.print(
+        f"{summary.tracked.model_name} v{summary.tracked.version} {verdict} "
+        f"(approver {decision.approver}): {'; '.join(decision.reasons)}"
+    )
+    for run in summary.runs:
+        console.print(grades_table(run))
+    if summary.runs:
+        from pipelines.store.db import open_store
+        from pipelines.store.queries import open_warnings_by_level
+
+        engine = open_store(settings.results_url)
+        levels = open_warnings_by_level(engine)
+        engine.dispose()
+        console.print(
+            "open warnings by level: "
+            + ", ".join(f"{level} {count:,}" for level, count in levels.items())
+        )
+    console.print(f"[bold]done in {seconds:.0f} s[/bold]; files under {settings.home.resolve()}:")
+    console.print(f"  book and snapshots: {settings.book_dir}, {settings.snapshots_dir}")
+    console.print(f"  results store: {settings.results_url}", soft_wrap=True)
+    console.print(
+        f"  models: mlflow ui --backend-store-uri {settings.tracking_uri} "
+        f"--default-artifact-root {settings.artifacts_dir.resolve()}",
+        soft_wrap=True,
+    )
+    console.print("  then: creditrisk warnings list | creditrisk ratings watchlist")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``creditrisk run`` to the app."""
+
+    @app.command("run", help=RUN_HELP)
+    def run(
+        customers: int = typer.Option(20_000, min=100, help="Customers in the synthetic book."),
+        months: int = typer.Option(48, min=30, help="Months of repayment history."),
+        seed: int = typer.Option(42, help="Random seed of the synthetic book."),
+        start: str = typer.Option("2021-01-01", help="First month of the book (YYYY-MM-DD)."),
+        trained_by: str = typer.Option("creditrisk-run", help="Who trains (recorded)."),
+        approver: str = typer.Option(
+            "demo-approver", help="Who approves the promotion; must differ from --trained-by."
+        ),
+    ) -> None:
+        from pipelines.flows import main_flow
+
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
+        settings = get_settings()
+        started = time.perf_counter()
+        with console.status("running the main job (Prefect flow creditrisk-main)..."):
+            summary = main_flow(settings, customers, months, seed, start, trained_by, approver)
+        print_summary(summary, settings, time.perf_counter() - started)

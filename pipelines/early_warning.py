@@ -1,0 +1,406 @@
+"""Early-warning engine: configured indicator rules raise signals, signals roll up to a level.
+
+Pure and vectorised. `evaluate_signals(current, history, rules)` returns one row per fired signal
+(severity and the evidence values that fired it); `roll_up(signals, rules)` gives one warning per
+customer with its level (green < watch < amber < red) and the recommended measures. Columns
+missing from the frame count as missing values; skipped rules are listed in ``attrs["skipped"]``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipelines.policy import PolicyError, line_of, yaml_line_index
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATH = Path(__file__).with_name("warning_rules.yaml")
+LEVELS = ("green", "watch", "amber", "red")
+RANK = {level: i for i, level in enumerate(LEVELS)}
+MEASURES = (
+    "increase_review_frequency",
+    "reduce_limit",
+    "shorten_term",
+    "require_collateral",
+    "hand_to_collections",
+)
+SIGNAL_COLUMNS = ["customer_id", "as_of", "signal", "kind", "severity", "evidence", "description"]
+WARNING_COLUMNS = ["customer_id", "as_of", "level", "signals", "n_signals", "measures", "evidence"]
+TOLERANCE = 1e-9
+
+Level = Literal["green", "watch", "amber", "red"]
+Severity = Literal["watch", "amber", "red"]
+Measure = Literal[
+    "increase_review_frequency",
+    "reduce_limit",
+    "shorten_term",
+    "require_collateral",
+    "hand_to_collections",
+]
+
+
+class RulesError(PolicyError):
+    """The warning rules file is invalid; the message names the line and the problem."""
+
+
+class Condition(BaseModel):
+    """feature <op> value, or feature <op> other * factor + offset (another feature)."""
+
+    model_config = ConfigDict(extra="forbid")
+    feature: str
+    op: Literal[">", ">=", "<", "<=", "==", "!="]
+    value: float | None = None
+    other: str | None = None
+    factor: float = 1.0
+    offset: float = 0.0
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> Condition:
+        if (self.value is None) == (self.other is None):
+            raise ValueError("give exactly one of 'value' (a number) or 'other' (a feature name)")
+        return self
+
+    def text(self) -> str:
+        if self.other is None:
+            return f"{self.feature} {self.op} {self.value:g}"
+        rhs = self.other if self.factor == 1 else f"{self.factor:g} * {self.other}"
+        return f"{self.feature} {self.op} {rhs}" + (f" {self.offset:+g}" if self.offset else "")
+
+
+class Rule(BaseModel):
+    """One indicator: a condition rule over features, a PD increase or a downgrade."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[a-z0-9_]+$")
+    kind: Literal["condition", "pd_increase", "downgrade"] = "condition"
+    severity: Severity
+    description: str = ""
+    when: list[Condition] = Field(default_factory=list)
+    match: Literal["all", "any"] = "all"
+    relative: float | None = Field(default=None, ge=0)
+    absolute: float | None = Field(default=None, ge=0)
+    notches: int | None = Field(default=None, ge=1)
+    months: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> Rule:
+        needs = {
+            "condition": ("when",),
+            "pd_increase": ("relative", "absolute"),
+            "downgrade": ("notches", "months"),
+        }[self.kind]
+        missing = [f for f in needs if getattr(self, f) in (None, [])]
+        if missing:
+            raise ValueError(f"a {self.kind} rule needs {', '.join(needs)}")
+        return self
+
+
+class LevelSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    measures: list[Measure] = Field(default_factory=list)
+
+
+class Escalation(BaseModel):
+    """`count` or more signals of severity `at_least` or above lift the level to `to`."""
+
+    model_config = ConfigDict(extra="forbid")
+    at_least: Severity
+    count: int = Field(ge=2)
+    to: Severity
+
+
+class WarningRules(BaseModel):
+    """A validated rule set; build with `load_rules` or `parse_rules`."""
+
+    model_config = ConfigDict(extra="forbid")
+    version: int | str = 1
+    levels: dict[Level, LevelSpec]
+    escalation: list[Escalation] = Field(default_factory=list)
+    rules: list[Rule] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _complete(self) -> WarningRules:
+        missing = [lv for lv in LEVELS if lv not in self.levels]
+        if missing:
+            raise ValueError(f"levels {missing} need an entry (measures may be empty)")
+        names = [r.name for r in self.rules]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"rule names must be unique; repeated: {dupes}")
+        return self
+
+    def measures_of(self, level: str) -> list[str]:
+        return list(self.levels[level].measures)
+
+
+def parse_rules(text: str, source: str = "<rules>") -> WarningRules:
+    """Validate warning-rules YAML; errors name the line and the problem."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise RulesError(
+            source, [(mark.line + 1 if mark else None, f"not valid YAML: {exc}")]
+        ) from None
+    if node is None or not isinstance(data, dict):
+        raise RulesError(source, [(1, "expected a mapping with 'levels' and 'rules'")])
+    index = yaml_line_index(node)
+    try:
+        return WarningRules.model_validate(data)
+    except ValidationError as err:
+        problems = []
+        for e in err.errors():
+            loc = tuple(e["loc"])
+            where = ".".join(str(p) for p in loc) or "rules file"
+            problems.append((line_of(index, loc), f"{where}: {e['msg']}"))
+        raise RulesError(source, problems) from None
+
+
+def load_rules(path: str | Path | None = None) -> WarningRules:
+    """Load and validate warning rules (default: pipelines/warning_rules.yaml)."""
+    path = Path(path) if path is not None else DEFAULT_PATH
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RulesError(
+            str(path), [(None, "file not found; pass the path of a rules YAML")]
+        ) from None
+    return parse_rules(text, source=str(path))
+
+
+def _numeric(frame: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in frame:
+        return np.full(len(frame), np.nan)
+    return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _compare(x: np.ndarray, op: str, y: np.ndarray | float) -> np.ndarray:
+    tol = TOLERANCE * np.maximum(1.0, np.abs(y))
+    with np.errstate(invalid="ignore"):
+        result = {
+            ">": x > y + tol,
+            ">=": x >= y - tol,
+            "<": x < y - tol,
+            "<=": x <= y + tol,
+            "==": np.abs(x - y) <= tol,
+            "!=": np.abs(x - y) > tol,
+        }[op]
+    return result & ~np.isnan(x) & ~np.isnan(y)
+
+
+def _clean(value: float) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return float(value)
+
+
+def _evidence(columns: dict[str, np.ndarray], fired: np.ndarray) -> list[str]:
+    names = list(columns)
+    values = zip(*(columns[n][fired].tolist() for n in names), strict=True)
+    return [json.dumps(dict(zip(names, map(_clean, row), strict=True))) for row in values]
+
+
+def _frame(
+    current: pd.DataFrame, rule: Rule, fired: np.ndarray, evidence: list[str]
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": current["customer_id"].to_numpy()[fired],
+            "as_of": current["as_of"].to_numpy()[fired],
+            "signal": rule.name,
+            "kind": rule.kind,
+            "severity": rule.severity,
+            "evidence": evidence,
+            "description": rule.description or f" {rule.match} ".join(c.text() for c in rule.when),
+        }
+    )
+
+
+def _condition_rule(current: pd.DataFrame, rule: Rule, skipped: dict) -> pd.DataFrame:
+    missing = [
+        c for cond in rule.when for c in (cond.feature, cond.other) if c and c not in current
+    ]
+    if missing:
+        skipped[rule.name] = f"columns {sorted(set(missing))} missing; treated as missing values"
+    masks, evidence = [], {}
+    for cond in rule.when:
+        x = _numeric(current, cond.feature)
+        evidence[cond.feature] = x
+        if cond.other is None:
+            rhs = cond.value
+        else:
+            other = _numeric(current, cond.other)
+            evidence[cond.other] = other
+            rhs = other * cond.factor + cond.offset
+        masks.append(_compare(x, cond.op, rhs))
+    fired = np.logical_and.reduce(masks) if rule.match == "all" else np.logical_or.reduce(masks)
+    return _frame(current, rule, fired, _evidence(evidence, fired))
+
+
+def _as_ns(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values).astype("datetime64[ns]")
+
+
+def _previous_run(current: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+    """For each current row, the latest history row of the customer strictly before its as_of."""
+    left = current[["customer_id", "as_of"]].assign(
+        as_of=_as_ns(current["as_of"]), _row=np.arange(len(current))
+    )
+    right = history[["customer_id", "as_of", "pd", "grade"]].assign(as_of=_as_ns(history["as_of"]))
+    right = right.rename(columns={"as_of": "prev_as_of", "pd": "prev_pd", "grade": "prev_grade"})
+    merged = pd.merge_asof(
+        left.sort_values("as_of"),
+        right.sort_values("prev_as_of"),
+        left_on="as_of",
+        right_on="prev_as_of",
+        by="customer_id",
+        allow_exact_matches=False,
+    )
+    return merged.sort_values("_row").reset_index(drop=True)
+
+
+def _pd_increase(current: pd.DataFrame, history: pd.DataFrame, rule: Rule) -> pd.DataFrame:
+    prev = _previous_run(current, history)
+    pd_now = _numeric(current, "pd")
+    pd_prev = prev["prev_pd"].to_numpy(dtype=float, na_value=np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = pd_now / pd_prev - 1.0
+    fired = _compare(pd_now - pd_prev, ">=", rule.absolute) & _compare(rel, ">=", rule.relative)
+    ev = {"pd": pd_now, "previous_pd": pd_prev, "relative_change": rel}
+    evidence = _evidence(ev, fired)
+    prev_as_of = prev["prev_as_of"].dt.strftime("%Y-%m-%d").to_numpy()[fired]
+    evidence = [
+        e[:-1] + f', "previous_as_of": "{d}"}}' for e, d in zip(evidence, prev_as_of, strict=True)
+    ]
+    return _frame(current, rule, fired, evidence)
+
+
+def _downgrade(current: pd.DataFrame, history: pd.DataFrame, rule: Rule, scale) -> pd.DataFrame:
+    now = current[["customer_id", "as_of", "grade"]].assign(
+        as_of=_as_ns(current["as_of"]), _row=np.arange(len(current))
+    )
+    now = now[now["grade"].isin(scale.grades)]
+    hist = history[["customer_id", "as_of", "grade"]].assign(as_of=_as_ns(history["as_of"]))
+    hist = hist[hist["grade"].isin(scale.grades)]
+    earliest = now["as_of"].min() - pd.DateOffset(months=rule.months)
+    hist = hist[hist["as_of"] >= earliest].rename(columns={"as_of": "h_as_of", "grade": "h_grade"})
+    pairs = now.merge(hist, on="customer_id")
+    start = pairs["as_of"] - pd.DateOffset(months=rule.months)
+    pairs = pairs[(pairs["h_as_of"] >= start) & (pairs["h_as_of"] < pairs["as_of"])]
+    fired = np.zeros(len(current), dtype=bool)
+    if pairs.empty:
+        return _frame(current, rule, fired, [])
+    pairs = pairs.assign(h_pos=scale.positions(pairs["h_grade"].to_numpy()))
+    best = pairs.sort_values(["h_pos", "h_as_of"]).drop_duplicates("_row")
+    notches = scale.positions(best["grade"].to_numpy()) - best["h_pos"].to_numpy()
+    best = best[notches >= rule.notches].assign(notches=notches[notches >= rule.notches])
+    fired[best["_row"].to_numpy()] = True
+    best = best.sort_values("_row")
+    evidence = [
+        json.dumps({"from_grade": f, "to_grade": t, "notches": int(n), "since": s})
+        for f, t, n, s in zip(
+            best["h_grade"], best["grade"], best["notches"],
+            best["h_as_of"].dt.strftime("%Y-%m-%d"), strict=True,
+        )
+    ]  # fmt: skip
+    return _frame(current, rule, fired, evidence)
+
+
+def evaluate_signals(
+    current: pd.DataFrame,
+    history: pd.DataFrame | None,
+    rules: WarningRules,
+    scale=None,
+) -> pd.DataFrame:
+    """One row per fired signal: customer_id, as_of, signal, kind, severity, evidence (JSON).
+
+    `current` is the scored frame (customer_id, as_of, pd, grade, features); `history` holds
+    earlier runs (customer_id, as_of, pd, grade) and may be None or empty on a first run, when
+    rules over score history fire for nobody.
+    """
+    for column in ("customer_id", "as_of"):
+        if column not in current:
+            raise KeyError(f"evaluate_signals needs a {column!r} column in the scored frame")
+    current = current.reset_index(drop=True)
+    has_history = history is not None and not history.empty
+    skipped: dict[str, str] = {}
+    parts = []
+    for rule in rules.rules:
+        if rule.kind == "condition":
+            parts.append(_condition_rule(current, rule, skipped))
+            continue
+        needed = "pd" if rule.kind == "pd_increase" else "grade"
+        if not has_history or needed not in current:
+            skipped[rule.name] = f"no score history or no {needed!r} column; the rule cannot fire"
+            continue
+        if rule.kind == "pd_increase":
+            parts.append(_pd_increase(current, history, rule))
+        else:
+            if scale is None:
+                from models.master_scale import MasterScale
+
+                scale = MasterScale.load()
+            parts.append(_downgrade(current, history, rule, scale))
+    parts = [p for p in parts if not p.empty]
+    signals = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame({c: pd.Series(dtype=object) for c in SIGNAL_COLUMNS})
+    )
+    signals.attrs["skipped"] = skipped
+    if skipped:
+        log.info("early-warning rules skipped or partly evaluated: %s", skipped)
+    return signals
+
+
+def roll_up(
+    signals: pd.DataFrame, rules: WarningRules, population: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """One warning per customer: level (highest severity, then escalation), signals, measures.
+
+    `population` (customer_id, as_of) adds a green row for every customer without a signal.
+    """
+    if signals.empty:
+        out = pd.DataFrame({c: pd.Series(dtype=object) for c in WARNING_COLUMNS})
+    else:
+        frame = signals.assign(_rank=signals["severity"].map(RANK).astype(int))
+        frame = frame.sort_values(["customer_id", "signal"])
+        frame["_pair"] = '"' + frame["signal"] + '": ' + frame["evidence"]
+        grouped = frame.groupby("customer_id", sort=True)
+        out = grouped.agg(
+            as_of=("as_of", "max"),
+            rank=("_rank", "max"),
+            signals=("signal", ",".join),
+            n_signals=("signal", "size"),
+            evidence=("_pair", lambda s: "{" + ", ".join(s) + "}"),
+        ).reset_index()
+        for rule in rules.escalation:
+            counts = (frame["_rank"] >= RANK[rule.at_least]).groupby(frame["customer_id"]).sum()
+            lift = counts.reindex(out["customer_id"]).to_numpy() >= rule.count
+            out["rank"] = np.where(lift, np.maximum(out["rank"], RANK[rule.to]), out["rank"])
+        out["level"] = np.asarray(LEVELS, dtype=object)[out["rank"].to_numpy()]
+        out = out.drop(columns="rank")
+    if population is not None:
+        extra = population.loc[~population["customer_id"].isin(out["customer_id"]),
+                               ["customer_id", "as_of"]]  # fmt: skip
+        green = extra.assign(level="green", signals="", n_signals=0, evidence="{}")
+        out = pd.concat([out, green], ignore_index=True) if not out.empty else green
+    measures = {lv: json.dumps(rules.measures_of(lv)) for lv in LEVELS}
+    out["measures"] = out["level"].map(measures)
+    out["n_signals"] = out["n_signals"].astype(np.int64)
+    return out[WARNING_COLUMNS].reset_index(drop=True)
+
+
+def warnings_by_level(warnings: pd.DataFrame) -> pd.Series:
+    """Count of customers per level, every level listed (for run summaries)."""
+    return warnings["level"].value_counts().reindex(list(LEVELS), fill_value=0)

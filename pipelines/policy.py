@@ -1,0 +1,274 @@
+"""Credit policy: per grade a limit rule, a term, conditions and an approval level.
+
+The policy is YAML validated on load (pydantic); every problem names the line and what to fix.
+`decide` applies it to a scored frame, vectorised: the recommended limit is the smallest of the
+cap, revenue x multiple and current limit x multiple (missing inputs are skipped), and
+`binding_rule` says which one bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEFAULT_PATH = Path(__file__).with_name("credit_policy.yaml")
+CONDITIONS = ("collateral", "guarantee", "prepayment", "none")
+APPROVAL_LEVELS = ("automatic", "credit_manager", "credit_committee")
+LIMIT_INPUTS = {
+    "revenue_multiple": "revenue_latest",
+    "current_limit_multiple": "credit_limit_latest",
+}
+BINDING_ORDER = ("cap", "revenue_multiple", "current_limit_multiple")
+
+Condition = Literal["collateral", "guarantee", "prepayment", "none"]
+Approval = Literal["automatic", "credit_manager", "credit_committee"]
+NonNegative = Annotated[float, Field(ge=0)]
+
+
+class PolicyError(ValueError):
+    """The credit policy file is invalid; `problems` lists (line, message) pairs."""
+
+    def __init__(self, source: str, problems: list[tuple[int | None, str]]):
+        self.source = source
+        self.problems = problems
+        lines = [f"{source}:{line if line else '?'}: {msg}" for line, msg in problems]
+        super().__init__("invalid credit policy\n" + "\n".join(lines))
+
+
+class LimitRule(BaseModel):
+    """Cap in currency, and optional multiples of revenue and of the current credit limit."""
+
+    model_config = ConfigDict(extra="forbid")
+    cap: NonNegative
+    revenue_multiple: NonNegative | None = None
+    current_limit_multiple: NonNegative | None = None
+
+
+class GradeRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    grades: list[str] = Field(min_length=1)
+    limit: LimitRule
+    term_days: int = Field(ge=0)
+    conditions: list[Condition] = Field(min_length=1)
+    approval: Approval
+
+
+class CreditPolicy(BaseModel):
+    """A validated credit policy; build with `load_policy` or `parse_policy`."""
+
+    model_config = ConfigDict(extra="forbid")
+    version: str | int = 1
+    name: str = "credit policy"
+    round_limit_to: NonNegative = 0
+    rules: list[GradeRule] = Field(min_length=1)
+
+    def rule_of(self, grade: str) -> GradeRule:
+        for rule in self.rules:
+            if grade in rule.grades:
+                return rule
+        raise KeyError(f"grade {grade!r} has no rule in the credit policy")
+
+
+def yaml_line_index(node: yaml.Node, path: tuple = ()) -> dict[tuple, int]:
+    """Map every path (keys and list positions) in a composed YAML document to its 1-based line."""
+    index = {path: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            index.update(yaml_line_index(value, (*path, key.value)))
+            index[(*path, key.value)] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            index.update(yaml_line_index(item, (*path, i)))
+    return index
+
+
+def line_of(index: dict[tuple, int], loc: Sequence[Any]) -> int | None:
+    loc = tuple(loc)
+    while loc and loc not in index:
+        loc = loc[:-1]
+    return index.get(loc)
+
+
+def _pydantic_problems(err: ValidationError, index: dict) -> list[tuple[int | None, str]]:
+    problems = []
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function")))
+        where = ".".join(str(p) for p in loc) or "policy"
+        msg = e["msg"]
+        if e["type"] == "literal_error" and "conditions" in loc:
+            msg = f"unknown condition {e['input']!r}; use one of {', '.join(CONDITIONS)}"
+        elif e["type"] == "literal_error" and "approval" in loc:
+            msg = f"unknown approval level {e['input']!r}; use one of {', '.join(APPROVAL_LEVELS)}"
+        elif (e["type"] == "greater_than_equal" and loc[-1] in ("cap", "term_days")) or (
+            e["type"] == "greater_than_equal" and str(loc[-1]).endswith("multiple")
+        ):
+            msg = f"negative {loc[-1]} {e['input']!r}; limits, multiples and terms must be >= 0"
+        elif e["type"] == "extra_forbidden":
+            msg = f"unknown key {loc[-1]!r}; check the spelling"
+        problems.append((line_of(index, loc), f"{where}: {msg}"))
+    return problems
+
+
+def _grade_problems(
+    policy: CreditPolicy, grades: Sequence[str], index: dict
+) -> list[tuple[int | None, str]]:
+    problems, seen = [], {}
+    for i, rule in enumerate(policy.rules):
+        for j, grade in enumerate(rule.grades):
+            line = line_of(index, ("rules", i, "grades", j))
+            if grade not in grades:
+                problems.append(
+                    (line, f"unknown grade {grade!r}; the master scale has {list(grades)}")
+                )
+            elif grade in seen:
+                problems.append(
+                    (
+                        line,
+                        f"overlapping grades: {grade} is also in rule #{seen[grade] + 1} "
+                        f"(line {line_of(index, ('rules', seen[grade]))}); "
+                        "list each grade in exactly one rule",
+                    )
+                )
+            else:
+                seen[grade] = i
+    missing = [g for g in grades if g not in seen]
+    if missing:
+        problems.append(
+            (
+                line_of(index, ("rules",)),
+                f"missing grade(s) {missing}: every grade of the "
+                "master scale needs a rule (add them to a rule's grades)",
+            )
+        )
+    return problems
+
+
+def parse_policy(
+    text: str, grades: Sequence[str] | None = None, source: str = "<policy>"
+) -> CreditPolicy:
+    """Validate policy YAML text against the grade list (default: the master scale's grades)."""
+    if grades is None:
+        from models.master_scale import MasterScale
+
+        grades = MasterScale.load().grades
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise PolicyError(
+            source, [(mark.line + 1 if mark else None, f"not valid YAML: {exc}")]
+        ) from None
+    if node is None or not isinstance(data, dict):
+        raise PolicyError(source, [(1, "expected a mapping with 'rules' (a list of grade rules)")])
+    index = yaml_line_index(node)
+    try:
+        policy = CreditPolicy.model_validate(data)
+    except ValidationError as err:
+        raise PolicyError(source, _pydantic_problems(err, index)) from None
+    problems = _grade_problems(policy, list(grades), index)
+    if problems:
+        raise PolicyError(source, problems)
+    return policy
+
+
+def load_policy(
+    path: str | Path | None = None, grades: Sequence[str] | None = None
+) -> CreditPolicy:
+    """Load and validate a credit policy file (default: pipelines/credit_policy.yaml)."""
+    path = Path(path) if path is not None else DEFAULT_PATH
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyError(
+            str(path), [(None, "file not found; pass the path of a policy YAML")]
+        ) from None
+    return parse_policy(text, grades, source=str(path))
+
+
+def policy_table(policy: CreditPolicy) -> pd.DataFrame:
+    """One row per grade: cap, multiples, term, conditions, approval (for display and joins)."""
+    rows = []
+    for rule in policy.rules:
+        for grade in rule.grades:
+            rows.append(
+                {
+                    "grade": grade,
+                    "cap": rule.limit.cap,
+                    "revenue_multiple": rule.limit.revenue_multiple,
+                    "current_limit_multiple": rule.limit.current_limit_multiple,
+                    "term_days": rule.term_days,
+                    "conditions": ",".join(rule.conditions),
+                    "approval_level": rule.approval,
+                }
+            )
+    return pd.DataFrame(rows).astype({"revenue_multiple": float, "current_limit_multiple": float})
+
+
+def decide(scored: pd.DataFrame, policy: CreditPolicy) -> pd.DataFrame:
+    """Recommended limit, term, conditions, approval level and binding rule per scored customer.
+
+    Candidates: the grade's cap, revenue_latest x revenue_multiple, credit_limit_latest x
+    current_limit_multiple; missing inputs or multiples are skipped, negatives count as 0, the
+    smallest binds (ties go to the earlier of cap, revenue_multiple, current_limit_multiple).
+    """
+    if "grade" not in scored:
+        raise KeyError("decide needs a 'grade' column; score the customers first")
+    table = policy_table(policy).set_index("grade")
+    grade = scored["grade"].astype(object)
+    unknown = sorted({str(g) for g in grade[~grade.isin(table.index)].unique()})
+    if unknown:
+        raise KeyError(f"grades {unknown} have no rule in policy {policy.name!r}; add them to it")
+    rule = table.reindex(grade.to_numpy())
+    n = len(scored)
+    candidates = np.full((n, len(BINDING_ORDER)), np.inf)
+    candidates[:, 0] = rule["cap"].to_numpy(dtype=float)
+    for k, (multiple, column) in enumerate(LIMIT_INPUTS.items(), start=1):
+        base = (
+            pd.to_numeric(scored[column], errors="coerce").to_numpy(dtype=float)
+            if column in scored
+            else np.full(n, np.nan)
+        )
+        value = np.clip(base, 0, None) * rule[multiple].to_numpy(dtype=float)
+        candidates[:, k] = np.where(np.isnan(value), np.inf, value)
+    which = np.argmin(candidates, axis=1)
+    limit = candidates[np.arange(n), which]
+    if policy.round_limit_to:
+        limit = np.floor(limit / policy.round_limit_to + 1e-9) * policy.round_limit_to
+    out = pd.DataFrame(
+        {
+            "customer_id": scored["customer_id"].to_numpy() if "customer_id" in scored else None,
+            "recommended_limit": limit,
+            "term_days": rule["term_days"].to_numpy(dtype=np.int64),
+            "conditions": rule["conditions"].to_numpy(),
+            "approval_level": rule["approval_level"].to_numpy(),
+            "binding_rule": np.asarray(BINDING_ORDER, dtype=object)[which],
+        },
+        index=scored.index,
+    )
+    if "as_of" in scored:
+        out.insert(1, "as_of", scored["as_of"].to_numpy())
+    return out
+
+
+def policy_summary(decisions: pd.DataFrame, grades: pd.Series) -> pd.DataFrame:
+    """Per grade: customers, total and median recommended limit, term, approval level."""
+    frame = decisions.assign(grade=grades.to_numpy())
+    return (
+        frame.groupby("grade", observed=True)
+        .agg(
+            customers=("recommended_limit", "size"),
+            total_limit=("recommended_limit", "sum"),
+            median_limit=("recommended_limit", "median"),
+            term_days=("term_days", "first"),
+            conditions=("conditions", "first"),
+            approval_level=("approval_level", "first"),
+        )
+        .reset_index()
+    )

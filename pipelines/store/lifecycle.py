@@ -1,0 +1,381 @@
+"""Warning lifecycle in the store: open -> acknowledged -> resolved, without duplicates.
+
+Rules (applied by `sync_warnings` for a run at as-of date T over the customers it scored):
+
+- At most one active (open or acknowledged) warning per customer; a unique index enforces it.
+- Dedupe key = customer | level | sorted signal names. A rerun over the same data finds the same
+  active warning (or a resolved one with the same key and last_as_of >= T) and adds nothing.
+- Data older than an active warning (T < last_as_of) changes nothing.
+- A higher level escalates the active warning in place (status back to open, event `escalated`).
+- The same level refreshes signals, evidence and last_as_of (event `updated` if the signals moved).
+- A lower but not green level never lowers the warning: the level is held, `latest_level`
+  records what the data says (event `held`). Only two things lower a level:
+  a user's resolution (`resolve`), or data that clears it: a run at T >= last_as_of in which the
+  customer has no signal at all (green) resolves it (event `cleared`, resolved_by = run user).
+- After a resolution, a later run (T > last_as_of of the resolved warning) that still flags the
+  customer opens a new warning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.sql import bindparam
+
+from pipelines.store.bulk import fast_insert
+from pipelines.store.models import AuditLog, EarlyWarning, WarningEvent, _utcnow
+
+RANK = {"green": 0, "watch": 1, "amber": 2, "red": 3}
+W = EarlyWarning.__table__
+E = WarningEvent.__table__
+
+
+def audit(conn: Connection, who: str, action: str, what: str, details: dict | None = None) -> None:
+    """Append one audit-log entry inside the caller's transaction."""
+    conn.execute(
+        insert(AuditLog.__table__).values(
+            at=_utcnow(), who=who, action=action, what=what, details=details or {}
+        )
+    )
+
+
+def _require(value: str | None, what: str) -> str:
+    if value is None or not str(value).strip():
+        raise ValueError(f"{what} is required (a non-empty string)")
+    return str(value).strip()
+
+
+def dedupe_key(customer_id: pd.Series, level: pd.Series, signals: pd.Series) -> pd.Series:
+    return customer_id.astype(str) + "|" + level.astype(str) + "|" + signals.astype(str)
+
+
+def _events(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(E), rows)
+
+
+def sync_warnings(
+    conn: Connection,
+    warnings: pd.DataFrame,
+    scored_ids: pd.Series,
+    as_of: dt.date,
+    run_id: int | None,
+    user: str,
+    method: str = "auto",
+) -> dict[str, int]:
+    """Apply a run's rolled-up warnings to the stored lifecycle; returns counts per action."""
+    now = _utcnow()
+    new = warnings.loc[
+        warnings["level"] != "green", ["customer_id", "level", "signals", "evidence", "measures"]
+    ]
+    new = new.astype(object)
+    new = new.assign(key=dedupe_key(new["customer_id"], new["level"], new["signals"]))
+    active = pd.DataFrame(
+        conn.execute(
+            select(
+                W.c.id, W.c.customer_id, W.c.level, W.c.latest_level, W.c.signals, W.c.last_as_of
+            ).where(W.c.status != "resolved")
+        ).all(),
+        columns=["id", "customer_id", "a_level", "a_latest", "a_signals", "a_last"],
+    )
+    active = active.astype({"customer_id": object})
+    active = active[active["customer_id"].isin(scored_ids) & (active["a_last"] <= as_of)]
+    both = active.merge(new, on="customer_id", how="left")
+    counts = dict.fromkeys(("opened", "escalated", "updated", "held", "cleared", "kept"), 0)
+    base = {"as_of": as_of, "user": user, "at": now}
+
+    cleared = both[both["level"].isna()]
+    if not cleared.empty:
+        conn.execute(
+            update(W)
+            .where(W.c.id == bindparam("w_id"))
+            .values(
+                status="resolved",
+                latest_level="green",
+                resolved_by=user,
+                resolved_at=now,
+                resolution_note=f"cleared by data as of {as_of}",
+                updated_at=now,
+                last_as_of=as_of,
+                last_run_id=run_id,
+            ),
+            [{"w_id": int(i)} for i in cleared["id"]],
+        )
+        _events(
+            conn,
+            [
+                {
+                    **base,
+                    "warning_id": int(i),
+                    "event": "cleared",
+                    "from_level": lv,
+                    "to_level": "green",
+                    "note": "no signal in this run",
+                }
+                for i, lv in zip(cleared["id"], cleared["a_level"], strict=True)
+            ],
+        )
+        counts["cleared"] = len(cleared)
+
+    flagged = both[both["level"].notna()]
+    rank_new = flagged["level"].map(RANK).to_numpy()
+    rank_old = flagged["a_level"].map(RANK).to_numpy()
+    up = flagged[rank_new > rank_old]
+    same = flagged[rank_new == rank_old]
+    down = flagged[rank_new < rank_old]
+    if not up.empty:
+        conn.execute(
+            update(W)
+            .where(W.c.id == bindparam("w_id"))
+            .values(
+                level=bindparam("n_level"),
+                latest_level=bindparam("n_level"),
+                signals=bindparam("n_signals"),
+                dedupe_key=bindparam("n_key"),
+                evidence=bindparam("n_evidence"),
+                measures=bindparam("n_measures"),
+                status="open",
+                last_as_of=as_of,
+                last_run_id=run_id,
+                updated_at=now,
+            ),
+            [
+                {
+                    "w_id": int(r.id),
+                    "n_level": r.level,
+                    "n_signals": r.signals,
+                    "n_key": r.key,
+                    "n_evidence": r.evidence,
+                    "n_measures": r.measures,
+                }
+                for r in up.itertuples()
+            ],
+        )
+        _events(
+            conn,
+            [
+                {
+                    **base,
+                    "warning_id": int(r.id),
+                    "event": "escalated",
+                    "from_level": r.a_level,
+                    "to_level": r.level,
+                    "note": r.signals,
+                }
+                for r in up.itertuples()
+            ],
+        )
+        counts["escalated"] = len(up)
+    if not same.empty:
+        moved = same["signals"] != same["a_signals"]
+        conn.execute(
+            update(W)
+            .where(W.c.id == bindparam("w_id"))
+            .values(
+                latest_level=bindparam("n_level"),
+                signals=bindparam("n_signals"),
+                dedupe_key=bindparam("n_key"),
+                evidence=bindparam("n_evidence"),
+                last_as_of=as_of,
+                last_run_id=run_id,
+                updated_at=now,
+            ),
+            [
+                {
+                    "w_id": int(r.id),
+                    "n_level": r.level,
+                    "n_signals": r.signals,
+                    "n_key": r.key,
+                    "n_evidence": r.evidence,
+                }
+                for r in same.itertuples()
+            ],
+        )
+        _events(
+            conn,
+            [
+                {
+                    **base,
+                    "warning_id": int(r.id),
+                    "event": "updated",
+                    "from_level": r.a_level,
+                    "to_level": r.level,
+                    "note": r.signals,
+                }
+                for r in same[moved].itertuples()
+            ],
+        )
+        counts["updated"], counts["kept"] = int(moved.sum()), int((~moved).sum())
+    if not down.empty:
+        changed = down["level"] != down["a_latest"]
+        conn.execute(
+            update(W)
+            .where(W.c.id == bindparam("w_id"))
+            .values(
+                latest_level=bindparam("n_level"),
+                last_as_of=as_of,
+                last_run_id=run_id,
+                updated_at=now,
+            ),
+            [{"w_id": int(r.id), "n_level": r.level} for r in down.itertuples()],
+        )
+        _events(
+            conn,
+            [
+                {
+                    **base,
+                    "warning_id": int(r.id),
+                    "event": "held",
+                    "from_level": r.a_level,
+                    "to_level": r.level,
+                    "note": f"data says {r.level}; level held",
+                }
+                for r in down[changed].itertuples()
+            ],
+        )
+        counts["held"] = len(down)
+
+    blocked = set(conn.execute(select(W.c.customer_id).where(W.c.status != "resolved")).scalars())
+    fresh = new[~new["customer_id"].isin(blocked)]
+    if not fresh.empty:
+        handled = set(
+            conn.execute(
+                select(W.c.dedupe_key).where(W.c.status == "resolved", W.c.last_as_of >= as_of)
+            ).scalars()
+        )
+        fresh = fresh[~fresh["key"].isin(handled)]
+    if not fresh.empty:
+        columns = [
+            "customer_id",
+            "level",
+            "latest_level",
+            "signals",
+            "dedupe_key",
+            "status",
+            "first_as_of",
+            "last_as_of",
+            "last_run_id",
+            "evidence",
+            "measures",
+            "opened_at",
+            "updated_at",
+        ]
+        n = len(fresh)
+        level = fresh["level"].tolist()
+        rows = list(
+            zip(
+                fresh["customer_id"].tolist(),
+                level,
+                level,
+                fresh["signals"].tolist(),
+                fresh["key"].tolist(),
+                ["open"] * n,
+                [as_of] * n,
+                [as_of] * n,
+                [run_id] * n,
+                fresh["evidence"].tolist(),
+                fresh["measures"].tolist(),
+                [now] * n,
+                [now] * n,
+                strict=True,
+            )
+        )
+        fast_insert(conn, W, columns, rows, method)
+        opened = conn.execute(
+            select(W.c.id, W.c.level).where(
+                W.c.status == "open", W.c.opened_at == now, W.c.first_as_of == as_of
+            )
+        ).all()
+        event_columns = [
+            "warning_id",
+            "event",
+            "from_level",
+            "to_level",
+            "as_of",
+            "user",
+            "note",
+            "at",
+        ]
+        fast_insert(
+            conn,
+            E,
+            event_columns,
+            [(i, "opened", None, lv, as_of, user, None, now) for i, lv in opened],
+            method,
+        )
+        counts["opened"] = len(opened)
+    return counts
+
+
+def _transition(
+    engine: Engine, warning_id: int, user: str, note: str, event: str, allowed: tuple[str, ...]
+) -> dict[str, Any]:
+    user, note = _require(user, "user"), _require(note, "note")
+    now = _utcnow()
+    with engine.begin() as conn:
+        row = conn.execute(select(W).where(W.c.id == warning_id)).mappings().first()
+        if row is None:
+            raise LookupError(f"no warning with id {warning_id}; list them with `warnings list`")
+        if row["status"] not in allowed:
+            raise ValueError(
+                f"warning {warning_id} is {row['status']}; only {' or '.join(allowed)} warnings "
+                f"can be {event}"
+            )
+        values = (
+            {
+                "status": "acknowledged",
+                "acknowledged_by": user,
+                "acknowledged_at": now,
+                "acknowledge_note": note,
+            }
+            if event == "acknowledged"
+            else {
+                "status": "resolved",
+                "resolved_by": user,
+                "resolved_at": now,
+                "resolution_note": note,
+            }
+        )
+        conn.execute(update(W).where(W.c.id == warning_id).values(updated_at=now, **values))
+        conn.execute(
+            insert(E).values(
+                warning_id=warning_id,
+                event=event,
+                from_level=row["level"],
+                to_level=row["level"],
+                as_of=row["last_as_of"],
+                user=user,
+                note=note,
+                at=now,
+            )
+        )
+        audit(
+            conn,
+            user,
+            f"warning_{event}",
+            f"warning:{warning_id}",
+            {"customer_id": row["customer_id"], "level": row["level"], "note": note},
+        )
+    return {**dict(row), **values}
+
+
+def acknowledge(engine: Engine, warning_id: int, user: str, note: str) -> dict[str, Any]:
+    """Mark an open warning acknowledged by `user` with a note; audited."""
+    return _transition(engine, warning_id, user, note, "acknowledged", ("open",))
+
+
+def resolve(engine: Engine, warning_id: int, user: str, note: str) -> dict[str, Any]:
+    """Resolve an open or acknowledged warning (the only manual way to lower a level); audited."""
+    return _transition(engine, warning_id, user, note, "resolved", ("open", "acknowledged"))
+
+
+def events_of(engine: Engine, warning_id: int) -> pd.DataFrame:
+    with engine.connect() as conn:
+        rows = conn.execute(select(E).where(E.c.warning_id == warning_id).order_by(E.c.id))
+        return pd.DataFrame(rows.mappings().all())
+
+
+__all__ = ["acknowledge", "audit", "dedupe_key", "events_of", "resolve", "sync_warnings"]

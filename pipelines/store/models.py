@@ -1,0 +1,192 @@
+"""Tables of the results store (SQLAlchemy 2 declarative); Alembic migrations create them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+LEVELS = ("green", "watch", "amber", "red")
+WARNING_STATUSES = ("open", "acknowledged", "resolved")
+
+
+class JSONText(TypeDecorator):
+    """JSON kept as text (already-serialised strings pass through); JSONB on PostgreSQL."""
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(Text())
+
+    def process_bind_param(self, value: Any, dialect):
+        if dialect.name == "postgresql":  # JSONB serialises the object itself
+            return json.loads(value) if isinstance(value, str) else value
+        return value if value is None or isinstance(value, str) else json.dumps(value)
+
+    def process_result_value(self, value: Any, dialect):
+        return value if value is None or isinstance(value, str) else json.dumps(value)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar = {dict[str, Any]: JSON}
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class ScoreRun(Base):
+    """One scoring of the book at an as-of date by one model version."""
+
+    __tablename__ = "score_runs"
+    __table_args__ = (
+        UniqueConstraint("as_of", "model_name", "model_version", name="uq_run_key"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    n_customers: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str] = mapped_column(String(100))
+
+
+class Score(Base):
+    """One customer's score in a run. run_id refers to score_runs.id without a foreign key: the
+    per-row check cost 30 % of a PostgreSQL COPY, and write_scored_run, the only writer, inserts
+    and deletes a run's rows in one transaction."""
+
+    __tablename__ = "scores"
+
+    run_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pd: Mapped[float] = mapped_column(Float)
+    score: Mapped[int] = mapped_column(Integer)
+    grade: Mapped[str] = mapped_column(String(8))
+    reasons: Mapped[str | None] = mapped_column(JSONText)
+
+
+class PolicyDecision(Base):
+    """The policy's recommendation for one customer in a run (run_id as in `Score`)."""
+
+    __tablename__ = "policy_decisions"
+
+    run_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    recommended_limit: Mapped[float] = mapped_column(Float)
+    term_days: Mapped[int] = mapped_column(Integer)
+    conditions: Mapped[str] = mapped_column(String(100))
+    approval_level: Mapped[str] = mapped_column(String(40))
+    binding_rule: Mapped[str] = mapped_column(String(40))
+
+
+class Override(Base):
+    """A manual change of a recommended decision: who, why, from what to what."""
+
+    __tablename__ = "overrides"
+    __table_args__ = (Index("ix_overrides_customer", "customer_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(String(64))
+    as_of: Mapped[dt.date | None] = mapped_column(Date)
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    original_limit: Mapped[float | None] = mapped_column(Float)
+    override_limit: Mapped[float] = mapped_column(Float)
+    term_days: Mapped[int | None] = mapped_column(Integer)
+    conditions: Mapped[str | None] = mapped_column(String(100))
+    user: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
+
+
+class EarlyWarning(Base):
+    """An early warning for one customer; at most one is active (not resolved) per customer."""
+
+    __tablename__ = "warnings"
+    __table_args__ = (
+        Index(
+            "uq_warnings_active_customer",
+            "customer_id",
+            unique=True,
+            sqlite_where=text("status != 'resolved'"),
+            postgresql_where=text("status != 'resolved'"),
+        ),
+        Index("ix_warnings_key", "dedupe_key"),
+        Index("ix_warnings_status_level", "status", "level"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(String(64))
+    level: Mapped[str] = mapped_column(String(10))
+    latest_level: Mapped[str] = mapped_column(String(10))
+    signals: Mapped[str] = mapped_column(Text)
+    dedupe_key: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    first_as_of: Mapped[dt.date] = mapped_column(Date)
+    last_as_of: Mapped[dt.date] = mapped_column(Date)
+    last_run_id: Mapped[int | None] = mapped_column(Integer)
+    evidence: Mapped[str | None] = mapped_column(JSONText)
+    measures: Mapped[str | None] = mapped_column(JSONText)
+    opened_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    acknowledge_note: Mapped[str | None] = mapped_column(Text)
+    resolved_by: Mapped[str | None] = mapped_column(String(100))
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+
+
+class WarningEvent(Base):
+    """One step in a warning's life: opened, escalated, updated, acknowledged, resolved, cleared."""
+
+    __tablename__ = "warning_events"
+    __table_args__ = (Index("ix_warning_events_warning", "warning_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    warning_id: Mapped[int] = mapped_column(ForeignKey("warnings.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(20))
+    from_level: Mapped[str | None] = mapped_column(String(10))
+    to_level: Mapped[str | None] = mapped_column(String(10))
+    as_of: Mapped[dt.date | None] = mapped_column(Date)
+    user: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
+
+
+class AuditLog(Base):
+    """Who did what, to what, when (runs written, overrides, acknowledgements, resolutions)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
+    who: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))
+    what: Mapped[str] = mapped_column(String(200))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -1,0 +1,181 @@
+"""Reads and small writes on the results store shared by the CLI, the flows and the API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, and_, func, insert, select
+
+from pipelines.store.lifecycle import _require, audit
+from pipelines.store.models import (
+    AuditLog,
+    EarlyWarning,
+    Override,
+    PolicyDecision,
+    Score,
+    ScoreRun,
+    _utcnow,
+)
+
+RUNS, SCORES, DECISIONS = ScoreRun.__table__, Score.__table__, PolicyDecision.__table__
+W, OVERRIDES, AUDIT = EarlyWarning.__table__, Override.__table__, AuditLog.__table__
+
+
+def _frame(engine: Engine, stmt) -> pd.DataFrame:
+    with engine.connect() as conn:
+        result = conn.execute(stmt)
+        return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+
+def list_runs(engine: Engine, model_name: str | None = None) -> pd.DataFrame:
+    """Succeeded runs, newest as-of first."""
+    stmt = select(RUNS).where(RUNS.c.status == "succeeded")
+    if model_name:
+        stmt = stmt.where(RUNS.c.model_name == model_name)
+    return _frame(engine, stmt.order_by(RUNS.c.as_of.desc(), RUNS.c.id.desc()))
+
+
+def latest_run_ids(engine: Engine, model_name: str | None = None, n: int = 2) -> list[int]:
+    """Ids of the newest `n` runs (by as-of date, then id), newest first."""
+    return list(list_runs(engine, model_name)["id"].head(n).astype(int))
+
+
+def read_scores(engine: Engine, run_id: int) -> pd.DataFrame:
+    return _frame(engine, select(SCORES).where(SCORES.c.run_id == run_id))
+
+
+def read_decisions(engine: Engine, run_id: int) -> pd.DataFrame:
+    return _frame(engine, select(DECISIONS).where(DECISIONS.c.run_id == run_id))
+
+
+def read_score_history(
+    engine: Engine, model_name: str, before: Any, months: int = 12
+) -> pd.DataFrame:
+    """customer_id, as_of, pd, grade of runs dated in [before - months, before), for warnings.
+
+    Where several versions scored the same as-of date, the latest written run counts.
+    """
+    before = pd.Timestamp(before)
+    start = (before - pd.DateOffset(months=months)).date()
+    runs = list_runs(engine, model_name)
+    runs = runs[(runs["as_of"] >= start) & (runs["as_of"] < before.date())]
+    run_ids = runs.sort_values("id").drop_duplicates("as_of", keep="last")["id"].tolist()
+    if not run_ids:
+        return pd.DataFrame(columns=["customer_id", "as_of", "pd", "grade"])
+    stmt = (
+        select(SCORES.c.customer_id, RUNS.c.as_of, SCORES.c.pd, SCORES.c.grade)
+        .join(RUNS, RUNS.c.id == SCORES.c.run_id)
+        .where(SCORES.c.run_id.in_([int(i) for i in run_ids]))
+    )
+    history = _frame(engine, stmt)
+    history["as_of"] = pd.to_datetime(history["as_of"])
+    return history
+
+
+def read_warnings(
+    engine: Engine,
+    status: tuple[str, ...] | None = ("open", "acknowledged"),
+    levels: tuple[str, ...] | None = None,
+    customer_id: str | None = None,
+) -> pd.DataFrame:
+    """Stored warnings, newest (last as-of, then opened) first."""
+    stmt = select(W)
+    if status:
+        stmt = stmt.where(W.c.status.in_(status))
+    if levels:
+        stmt = stmt.where(W.c.level.in_(levels))
+    if customer_id:
+        stmt = stmt.where(W.c.customer_id == customer_id)
+    return _frame(engine, stmt.order_by(W.c.last_as_of.desc(), W.c.opened_at.desc(), W.c.id.desc()))
+
+
+def open_warnings_by_level(engine: Engine) -> dict[str, int]:
+    """Active (open or acknowledged) warnings per level, for run summaries."""
+    stmt = select(W.c.level, func.count()).where(W.c.status != "resolved").group_by(W.c.level)
+    with engine.connect() as conn:
+        found = dict(conn.execute(stmt).all())
+    return {lv: int(found.get(lv, 0)) for lv in ("watch", "amber", "red")}
+
+
+def record_override(
+    engine: Engine,
+    customer_id: str,
+    limit: float,
+    user: str,
+    reason: str,
+    *,
+    term_days: int | None = None,
+    conditions: str | None = None,
+    run_id: int | None = None,
+) -> dict[str, Any]:
+    """Record a manual limit override (user and reason required) against the latest decision."""
+    user, reason = _require(user, "user"), _require(reason, "reason")
+    if limit is None or limit < 0:
+        raise ValueError(f"override limit must be >= 0, got {limit}")
+    with engine.begin() as conn:
+        stmt = (
+            select(DECISIONS.c.run_id, DECISIONS.c.recommended_limit, RUNS.c.as_of)
+            .join(RUNS, RUNS.c.id == DECISIONS.c.run_id)
+            .where(DECISIONS.c.customer_id == customer_id)
+        )
+        if run_id is not None:
+            stmt = stmt.where(DECISIONS.c.run_id == run_id)
+        found = conn.execute(stmt.order_by(RUNS.c.as_of.desc(), RUNS.c.id.desc())).first()
+        if found is None:
+            where = f"run {run_id}" if run_id is not None else "the store"
+            raise LookupError(
+                f"customer {customer_id} has no policy decision in {where}; score it first"
+            )
+        row = {
+            "customer_id": customer_id,
+            "as_of": found.as_of,
+            "run_id": found.run_id,
+            "original_limit": found.recommended_limit,
+            "override_limit": float(limit),
+            "term_days": term_days,
+            "conditions": conditions,
+            "user": user,
+            "reason": reason,
+            "created_at": _utcnow(),
+        }
+        override_id = conn.execute(
+            insert(OVERRIDES).values(**row).returning(OVERRIDES.c.id)
+        ).scalar()
+        audit(
+            conn,
+            user,
+            "override",
+            f"override:{override_id}",
+            {
+                k: (str(v) if isinstance(v, dt.date) else v)
+                for k, v in row.items()
+                if k not in ("user", "created_at")
+            },
+        )
+    return {"id": override_id, **row}
+
+
+def read_overrides(engine: Engine, customer_id: str | None = None) -> pd.DataFrame:
+    stmt = select(OVERRIDES)
+    if customer_id:
+        stmt = stmt.where(OVERRIDES.c.customer_id == customer_id)
+    return _frame(engine, stmt.order_by(OVERRIDES.c.created_at.desc(), OVERRIDES.c.id.desc()))
+
+
+def read_audit(engine: Engine, limit: int = 100, action: str | None = None) -> pd.DataFrame:
+    stmt = select(AUDIT)
+    if action:
+        stmt = stmt.where(AUDIT.c.action == action)
+    return _frame(engine, stmt.order_by(AUDIT.c.id.desc()).limit(limit))
+
+
+def grade_counts(engine: Engine, run_id: int) -> pd.Series:
+    stmt = (
+        select(SCORES.c.grade, func.count().label("n"))
+        .where(and_(SCORES.c.run_id == run_id))
+        .group_by(SCORES.c.grade)
+    )
+    frame = _frame(engine, stmt)
+    return frame.set_index("grade")["n"]

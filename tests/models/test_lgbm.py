@@ -1,0 +1,123 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.lgbm import LGBMPDClassifier, tune
+
+FAST = {"n_estimators": 40, "early_stopping_rounds": 10, "min_child_samples": 10}
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(3)
+    n = 800
+    X = pd.DataFrame(
+        {
+            "utilisation": rng.uniform(0, 1, n),
+            "noise": rng.normal(size=n),
+            "segment": pd.Categorical(rng.choice(["retail", "sme", "corporate"], n)),
+        }
+    )
+    logit = 3 * X["utilisation"] - 1.5 + (X["segment"] == "sme") * 1.0 + rng.normal(0, 1, n)
+    y = (logit > 0.5).astype(int).to_numpy()
+    return X, y
+
+
+def test_fit_predicts_probabilities_and_keeps_what_it_learned(data):
+    X, y = data
+    model = LGBMPDClassifier(**FAST).fit(X, y)
+    proba = model.predict_proba(X)
+    assert proba.shape == (len(X), 2)
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    assert model.feature_names_ == ["utilisation", "noise", "segment"]
+    assert model.categorical_features_ == ["segment"]
+    assert 1 <= model.best_iteration_ <= 40
+    logit = model.decision_function(X)
+    assert np.allclose(proba[:, 1], 1 / (1 + np.exp(-logit)))
+    assert model.feature_importance().index[0] == "utilisation"
+
+
+def test_same_data_and_seed_give_the_same_predictions(data):
+    X, y = data
+    a = LGBMPDClassifier(**FAST).fit(X, y).predict_proba(X)
+    b = LGBMPDClassifier(**FAST).fit(X, y).predict_proba(X)
+    assert np.array_equal(a, b)
+
+
+def test_eval_set_is_used_for_early_stopping(data):
+    X, y = data
+    model = LGBMPDClassifier(**FAST).fit(X.iloc[:600], y[:600], eval_set=(X.iloc[600:], y[600:]))
+    assert len(model.evals_result_["valid"]["binary_logloss"]) >= model.best_iteration_
+
+
+def test_columns_are_reordered_by_name_at_predict(data):
+    X, y = data
+    model = LGBMPDClassifier(**FAST).fit(X, y)
+    assert np.array_equal(
+        model.predict_proba(X[["segment", "noise", "utilisation"]]), model.predict_proba(X)
+    )
+    with pytest.raises(KeyError, match="noise"):
+        model.predict_proba(X.drop(columns=["noise"]))
+
+
+def test_unseen_category_scores(data):
+    X, y = data
+    model = LGBMPDClassifier(**FAST).fit(X, y)
+    new = X.head(3).copy()
+    new["segment"] = pd.Categorical(["unknown", "sme", "retail"])
+    assert np.isfinite(model.predict_proba(new)).all()
+
+
+def test_monotone_constraint_makes_risk_rise_with_the_feature():
+    rng = np.random.default_rng(0)
+    n = 1000
+    x = rng.uniform(0, 1, n)
+    # A dip in the middle that an unconstrained model would learn.
+    p = np.clip(0.2 + 0.6 * x - 0.4 * ((x > 0.4) & (x < 0.6)), 0.01, 0.99)
+    y = (rng.uniform(size=n) < p).astype(int)
+    X = pd.DataFrame({"x": x, "z": rng.normal(size=n)})
+    grid = pd.DataFrame({"x": np.linspace(0, 1, 101), "z": 0.0})
+    model = LGBMPDClassifier(**FAST, monotone_constraints={"x": 1}).fit(X, y)
+    assert np.all(np.diff(model.predict_proba(grid)[:, 1]) >= 0)
+    assert model.lgb_params(["x", "z"])["monotone_constraints"] == [1, 0]
+
+
+def test_bad_constraints_say_what_is_wrong(data):
+    X, y = data
+    with pytest.raises(KeyError, match="absent"):
+        LGBMPDClassifier(**FAST, monotone_constraints={"missing": 1}).fit(X, y)
+    with pytest.raises(ValueError, match="categorical"):
+        LGBMPDClassifier(**FAST, monotone_constraints={"segment": 1}).fit(X, y)
+
+
+def test_missing_labels_are_refused(data):
+    X, y = data
+    with pytest.raises(ValueError, match="unmatured"):
+        LGBMPDClassifier(**FAST).fit(X, np.where(np.arange(len(y)) == 0, np.nan, y))
+
+
+def test_tune_calls_back_per_trial_and_returns_parameters(data):
+    X, y = data
+    seen = []
+    best = tune(
+        X.iloc[:600],
+        y[:600],
+        X.iloc[600:],
+        y[600:],
+        n_trials=2,
+        n_estimators=30,
+        early_stopping_rounds=10,
+        callback=lambda number, params, auc: seen.append((number, auc)),
+    )
+    assert [n for n, _ in seen] == [0, 1]
+    assert all(0.0 <= auc <= 1.0 for _, auc in seen)
+    assert seen[0][1] > 0.7  # trial 0 is the defaults
+    assert set(best) == {
+        "learning_rate",
+        "num_leaves",
+        "min_child_samples",
+        "feature_fraction",
+        "bagging_fraction",
+        "lambda_l2",
+    }
+    assert LGBMPDClassifier(**best).get_params()["num_leaves"] == best["num_leaves"]

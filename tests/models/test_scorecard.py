@@ -1,0 +1,121 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.scaling import factor_offset
+from models.scorecard import WOEScorecard
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(11)
+    n = 3000
+    utilisation = rng.uniform(0, 1, n)
+    months_since_arrears = rng.integers(0, 60, n).astype(float)
+    never = rng.uniform(size=n) < 0.2
+    months_since_arrears[never] = -1  # sentinel: never in arrears, the safest group
+    region = rng.choice(["north", "south", "east"], n)
+    logit = -2.5 + 3.0 * utilisation - 1.5 * never + 0.8 * (region == "south")
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    X = pd.DataFrame(
+        {
+            "utilisation": utilisation,
+            "months_since_arrears": months_since_arrears,
+            "region": region,
+            "noise": rng.normal(size=n),
+        }
+    )
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def card(data):
+    X, y = data
+    return WOEScorecard().fit(X, y)
+
+
+def test_weak_features_are_left_out(card):
+    assert "noise" not in card.features_
+    assert set(card.features_) == {"utilisation", "months_since_arrears", "region"}
+    assert card.iv_["noise"] < 0.02
+
+
+def test_sentinel_code_gets_a_bin_of_its_own(card):
+    assert card.special_codes_ == {"months_since_arrears": [-1.0]}
+    table = card.scorecard_table_
+    special = table[(table.feature == "months_since_arrears") & (table.bin == "-1")]
+    assert len(special) == 1
+    assert special["count"].iloc[0] == pytest.approx(0.2 * 3000, rel=0.1)
+    assert (
+        special["event_rate"].iloc[0]
+        < table[table.feature == "months_since_arrears"]["event_rate"].max()
+    )
+
+
+def test_table_has_one_row_per_bin_and_woe_coefficients_are_negative(card):
+    table = card.scorecard_table_
+    assert list(table.columns) == [
+        "feature",
+        "bin",
+        "count",
+        "event_rate",
+        "woe",
+        "iv",
+        "coefficient",
+        "points",
+    ]
+    assert (card.coef_ <= 0).all()
+    assert set(table.feature) == set(card.features_)
+
+
+def test_points_sum_to_the_scaled_log_odds(data, card):
+    X, _ = data
+    pd_ = card.predict_proba(X.head(50))[:, 1]
+    factor, offset = factor_offset(600, 50, 20)
+    assert factor == pytest.approx(20 / math.log(2))
+    expected = offset + factor * np.log((1 - pd_) / pd_)
+    assert np.allclose(card.points(X.head(50)).sum(axis=1), expected)
+    assert np.array_equal(card.credit_score(X.head(50)), np.rint(expected).astype(int))
+
+
+def test_points_per_row_come_from_the_table(data, card):
+    X, _ = data
+    row = X.head(1)
+    points = card.points(row).iloc[0]
+    table = card.scorecard_table_
+    for feature in card.features_:
+        assert np.isclose(table.loc[table.feature == feature, "points"], points[feature]).any()
+    region = table[(table.feature == "region") & (table.bin == f"[{row.region.iloc[0]}]")]
+    assert points["region"] == pytest.approx(region["points"].iloc[0])
+
+
+def test_points_lost_are_zero_in_the_best_bin_and_positive_elsewhere(data, card):
+    X, _ = data
+    lost = card.points_lost(X)
+    assert (lost >= 0).all().all()
+    assert (lost.min() == 0).all()
+    best = card.scorecard_table_.groupby("feature")["points"].max()
+    assert np.allclose(lost.iloc[0], best[lost.columns] - card.points(X.head(1)).iloc[0])
+
+
+def test_unseen_category_and_missing_values_score(card):
+    new = pd.DataFrame(
+        {
+            "utilisation": [np.nan, 0.5],
+            "months_since_arrears": [-1.0, np.nan],
+            "region": ["west", None],
+            "noise": [0.0, 0.0],
+        }
+    )
+    p = card.predict_proba(new)[:, 1]
+    assert np.isfinite(p).all()
+
+
+def test_no_informative_feature_is_an_error():
+    # Each value of x has exactly a 50 % event rate: IV is 0.
+    X = pd.DataFrame({"x": [0.0, 1.0] * 250})
+    y = np.array([0, 0, 1, 1] * 125)
+    with pytest.raises(ValueError, match="min_iv"):
+        WOEScorecard().fit(X, y)

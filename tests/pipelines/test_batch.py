@@ -1,0 +1,177 @@
+"""write_scored_run: one transaction, replace on rerun, nothing left by a killed write."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+import pipelines.batch as batch
+from pipelines.batch import write_scored_run
+from pipelines.early_warning import evaluate_signals, load_rules, roll_up
+from pipelines.policy import decide, load_policy
+from pipelines.store import queries
+from pipelines.store.testing import StoreUnavailable, temporary_store
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+REASONS = json.dumps(
+    [{"feature": "days_past_due_current", "text": "late", "value": 45, "contribution": 0.7}]
+)
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request, tmp_path):
+    try:
+        with temporary_store(request.param, tmp_path) as engine:
+            yield engine
+    except StoreUnavailable as exc:
+        pytest.skip(f"{exc}; start it or set CREDITRISK_TEST_POSTGRES_URL")
+
+
+def scored_frame(as_of="2024-06-01") -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": ["C1", "C2", "C3"],
+            "as_of": pd.Timestamp(as_of),
+            "pd": [0.0005, 0.05, 0.3],
+            "score": [780, 650, 560],
+            "grade": ["R1", "R6", "R8"],
+            "reasons": ["[]", REASONS, None],
+            "revenue_latest": [1e6, 2e6, None],
+            "credit_limit_latest": [1e5, 1e5, 5e4],
+            "utilisation_latest": [0.2, 0.95, 0.99],
+            "lawsuits_12m": [0, 0, 2],
+        }
+    )
+
+
+def outputs(scored):
+    rules = load_rules()
+    decisions = decide(scored, load_policy())
+    warnings = roll_up(evaluate_signals(scored, None, rules), rules, population=scored)
+    return decisions, warnings
+
+
+def write(engine, scored, **kw):
+    decisions, warnings = outputs(scored)
+    return write_scored_run(
+        engine,
+        scored,
+        decisions,
+        warnings,
+        "creditrisk-pd",
+        "3",
+        scored["as_of"][0],
+        "runner",
+        **kw,
+    )
+
+
+def stored(engine, run_id):
+    scores = queries.read_scores(engine, run_id).sort_values("customer_id")
+    decisions = queries.read_decisions(engine, run_id).sort_values("customer_id")
+    return scores.drop(columns="run_id").to_dict("records"), decisions.drop(
+        columns="run_id"
+    ).to_dict("records")
+
+
+def test_write_round_trips_scores_decisions_and_warnings(engine):
+    out = write(engine, scored_frame())
+    scores, decisions = stored(engine, out.run_id)
+    assert [s["grade"] for s in scores] == ["R1", "R6", "R8"]
+    assert json.loads(scores[1]["reasons"])[0]["feature"] == "days_past_due_current"
+    assert pd.isna(scores[2]["reasons"])
+    assert [d["recommended_limit"] for d in decisions] == [150000.0, 80000.0, 25000.0]
+    assert out.warnings["opened"] == 2
+    assert queries.open_warnings_by_level(engine) == {"watch": 1, "amber": 1, "red": 0}
+    runs = queries.list_runs(engine)
+    assert runs[["status", "n_customers", "created_by"]].values.tolist() == [
+        ["succeeded", 3, "runner"]
+    ]
+    assert runs["finished_at"].notna().all()
+
+
+def test_rerun_replaces_the_run_with_the_same_rows(engine):
+    first = write(engine, scored_frame())
+    before = stored(engine, first.run_id)
+    second = write(engine, scored_frame())
+    assert second.replaced_run_id == first.run_id and second.run_id != first.run_id
+    assert stored(engine, second.run_id) == before
+    assert len(queries.list_runs(engine)) == 1
+    assert queries.read_scores(engine, first.run_id).empty
+    assert second.warnings["opened"] == 0
+    assert len(queries.read_warnings(engine, status=None)) == 2
+    actions = queries.read_audit(engine)["action"].tolist()
+    assert actions == ["run_written", "run_written"]
+
+
+@pytest.mark.parametrize("fail_in", ["decisions", "warnings"])
+def test_a_killed_write_leaves_nothing(engine, monkeypatch, fail_in):
+    write(engine, scored_frame("2024-05-01"))
+    kept = stored(engine, queries.latest_run_ids(engine)[0])
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("killed")
+
+    real_bulk = batch.bulk_insert
+
+    def bulk(conn, table, *args, **kwargs):
+        if table.name == "policy_decisions":
+            boom()
+        return real_bulk(conn, table, *args, **kwargs)
+
+    monkeypatch.setattr(
+        batch,
+        "bulk_insert" if fail_in == "decisions" else "sync_warnings",
+        bulk if fail_in == "decisions" else boom,
+    )
+    with pytest.raises(RuntimeError, match="killed"):
+        write(engine, scored_frame("2024-05-01"))  # a rerun that would replace the first
+    with pytest.raises(RuntimeError, match="killed"):
+        write(engine, scored_frame("2024-06-01"))
+    runs = queries.list_runs(engine)
+    assert runs["as_of"].astype(str).tolist() == ["2024-05-01"]
+    assert stored(engine, int(runs["id"][0])) == kept
+    with engine.connect() as conn:
+        n_scores = conn.execute(sa.text("select count(*) from scores")).scalar()
+    assert n_scores == 3
+    assert queries.read_audit(engine)["action"].tolist()[:2] == ["run_failed", "run_failed"]
+
+
+@pytest.mark.parametrize("method", ["driver", "core"])
+def test_insert_methods_store_the_same_rows(engine, method):
+    auto = write(engine, scored_frame())
+    expected = stored(engine, auto.run_id)
+    other = write(engine, scored_frame(), method=method)
+    assert stored(engine, other.run_id) == expected
+
+
+def test_refuses_duplicate_customers_and_missing_user(engine):
+    scored = scored_frame()
+    decisions, warnings = outputs(scored)
+    with pytest.raises(ValueError, match="duplicate customer_id"):
+        write_scored_run(
+            engine,
+            pd.concat([scored, scored]),
+            decisions,
+            warnings,
+            "m",
+            "1",
+            "2024-06-01",
+            "runner",
+        )
+    with pytest.raises(ValueError, match="user is required"):
+        write_scored_run(engine, scored, decisions, warnings, "m", "1", "2024-06-01", "")
+    with pytest.raises(KeyError, match="lacks columns"):
+        write_scored_run(
+            engine,
+            scored.drop(columns="reasons"),
+            decisions,
+            warnings,
+            "m",
+            "1",
+            "2024-06-01",
+            "runner",
+        )

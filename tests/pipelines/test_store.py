@@ -1,0 +1,169 @@
+"""Results store on SQLite and PostgreSQL: migrations, warning lifecycle, overrides, audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from pipelines.batch import write_scored_run
+from pipelines.store import queries, upgrade
+from pipelines.store.lifecycle import acknowledge, events_of, resolve, sync_warnings
+from pipelines.store.models import EarlyWarning
+from pipelines.store.testing import StoreUnavailable, temporary_store
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request, tmp_path):
+    try:
+        with temporary_store(request.param, tmp_path) as engine:
+            yield engine
+    except StoreUnavailable as exc:
+        pytest.skip(f"{exc}; start it or set CREDITRISK_TEST_POSTGRES_URL")
+
+
+def test_migrations_create_every_table_and_are_idempotent(engine):
+    upgrade(engine)
+    names = set(sa.inspect(engine).get_table_names())
+    assert {"score_runs", "scores", "policy_decisions", "overrides", "warnings",
+            "warning_events", "audit_log", "alembic_version"} <= names  # fmt: skip
+
+
+def day(d: int) -> dt.date:
+    return dt.date(2024, d, 1)
+
+
+def warn(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
+    """(customer, level, signals) -> a roll_up-like frame."""
+    return pd.DataFrame(
+        {
+            "customer_id": [r[0] for r in rows],
+            "level": [r[1] for r in rows],
+            "signals": [r[2] for r in rows],
+            "evidence": ["{}"] * len(rows),
+            "measures": ["[]"] * len(rows),
+        }
+    )
+
+
+def sync(engine, rows, as_of, scored=("A", "B", "C")):
+    with engine.begin() as conn:
+        return sync_warnings(conn, warn(rows), pd.Series(list(scored)), as_of, 1, "runner")
+
+
+def active(engine) -> dict[str, tuple[str, str, str]]:
+    w = queries.read_warnings(engine)
+    return {r.customer_id: (r.level, r.latest_level, r.status) for r in w.itertuples()}
+
+
+def test_rerun_over_the_same_data_does_not_duplicate(engine):
+    rows = [("A", "amber", "legal_action"), ("B", "watch", "utilisation_high")]
+    assert sync(engine, rows, day(3))["opened"] == 2
+    assert sync(engine, rows, day(3))["opened"] == 0
+    assert sync(engine, rows, day(4))["opened"] == 0
+    assert len(queries.read_warnings(engine, status=None)) == 2
+
+
+def test_escalation_reopens_and_lower_level_is_held(engine):
+    sync(engine, [("A", "amber", "legal_action")], day(3))
+    wid = int(queries.read_warnings(engine)["id"][0])
+    acknowledge(engine, wid, "ann", "called the customer")
+    sync(engine, [("A", "red", "legal_action,pd_jump")], day(4))
+    assert active(engine) == {"A": ("red", "red", "open")}
+    sync(engine, [("A", "watch", "utilisation_high")], day(5))
+    assert active(engine) == {"A": ("red", "watch", "open")}
+    sync(engine, [("A", "watch", "utilisation_high")], day(6))
+    events = events_of(engine, wid)["event"].tolist()
+    assert events == ["opened", "acknowledged", "escalated", "held"]
+
+
+def test_data_that_clears_resolves_but_older_data_changes_nothing(engine):
+    sync(engine, [("A", "amber", "legal_action")], day(4))
+    sync(engine, [], day(3))  # an older as-of is not newer evidence
+    assert active(engine) == {"A": ("amber", "amber", "open")}
+    sync(engine, [], day(5), scored=("B",))  # A not scored: nothing known about A
+    assert active(engine) == {"A": ("amber", "amber", "open")}
+    assert sync(engine, [], day(5))["cleared"] == 1
+    assert active(engine) == {}
+    stored = queries.read_warnings(engine, status=("resolved",))
+    assert stored["resolved_by"].tolist() == ["runner"]
+    assert stored["resolution_note"][0] == "cleared by data as of 2024-05-01"
+
+
+def test_resolution_lowers_the_level_and_a_rerun_does_not_reopen(engine):
+    sync(engine, [("A", "red", "new_delinquency_30")], day(3))
+    wid = int(queries.read_warnings(engine)["id"][0])
+    resolve(engine, wid, "bob", "paid in full")
+    assert sync(engine, [("A", "red", "new_delinquency_30")], day(3))["opened"] == 0
+    assert active(engine) == {}
+    assert sync(engine, [("A", "watch", "utilisation_high")], day(3))["opened"] == 1
+    assert active(engine) == {"A": ("watch", "watch", "open")}
+
+
+def test_a_later_run_that_still_flags_opens_a_new_warning_after_resolution(engine):
+    sync(engine, [("A", "red", "new_delinquency_30")], day(3))
+    resolve(engine, int(queries.read_warnings(engine)["id"][0]), "bob", "restructured")
+    assert sync(engine, [("A", "red", "new_delinquency_30")], day(4))["opened"] == 1
+
+
+def test_acknowledge_and_resolve_need_user_and_note_and_are_audited(engine):
+    sync(engine, [("A", "amber", "legal_action")], day(3))
+    wid = int(queries.read_warnings(engine)["id"][0])
+    with pytest.raises(ValueError, match="user is required"):
+        acknowledge(engine, wid, " ", "note")
+    with pytest.raises(ValueError, match="note is required"):
+        resolve(engine, wid, "ann", "")
+    with pytest.raises(LookupError, match="no warning with id 999"):
+        acknowledge(engine, 999, "ann", "x")
+    acknowledge(engine, wid, "ann", "looking")
+    with pytest.raises(ValueError, match="only open warnings can be acknowledged"):
+        acknowledge(engine, wid, "ann", "again")
+    resolve(engine, wid, "bob", "collateral received")
+    log = queries.read_audit(engine)
+    assert log[["who", "action", "what"]].values.tolist() == [
+        ["bob", "warning_resolved", f"warning:{wid}"],
+        ["ann", "warning_acknowledged", f"warning:{wid}"],
+    ]
+
+
+def test_at_most_one_active_warning_per_customer(engine):
+    sync(engine, [("A", "amber", "legal_action")], day(3))
+    row = queries.read_warnings(engine).drop(columns="id").iloc[0].to_dict()
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(sa.insert(EarlyWarning.__table__).values(**row))
+
+
+def test_override_needs_user_and_reason_and_is_recorded(engine):
+    with pytest.raises(ValueError, match="reason is required"):
+        queries.record_override(engine, "A", 5000, "ann", "")
+    with pytest.raises(ValueError, match="user is required"):
+        queries.record_override(engine, "A", 5000, "", "strong guarantor")
+    with pytest.raises(ValueError, match=">= 0"):
+        queries.record_override(engine, "A", -1, "ann", "strong guarantor")
+    with pytest.raises(LookupError, match="no policy decision"):
+        queries.record_override(engine, "A", 5000, "ann", "strong guarantor")
+    scored = pd.DataFrame(
+        {"customer_id": ["A"], "pd": [0.01], "score": [700], "grade": ["R4"], "reasons": ["[]"]}
+    )
+    decisions = scored[["customer_id"]].assign(
+        recommended_limit=2000.0,
+        term_days=60,
+        conditions="none",
+        approval_level="automatic",
+        binding_rule="cap",
+    )
+    run = write_scored_run(engine, scored, decisions, None, "m", "1", day(3), "runner")
+    out = queries.record_override(engine, "A", 5000, "ann", "strong guarantor", term_days=30)
+    assert (out["original_limit"], out["run_id"]) == (2000.0, run.run_id)
+    stored = queries.read_overrides(engine, "A")
+    assert stored[["override_limit", "user", "reason", "term_days"]].values.tolist() == [
+        [5000.0, "ann", "strong guarantor", 30]
+    ]
+    audit = queries.read_audit(engine, action="override")
+    assert audit["what"].tolist() == [f"override:{out['id']}"]
+    assert audit["details"][0]["reason"] == "strong guarantor"
