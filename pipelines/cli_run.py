@@ -75,7 +75,7 @@ def grades_table(run) -> Table:
 
 
 def print_summary(summary, settings, seconds: float) -> None:
-    """Customers, rows accepted/rejected, default rates, features, model, grades, policy, warnings."""
+    """Book counts, default rates, features, model, grades, policy and open warnings."""
     console.print(counts_table(summary))
     console.print(f"rejects: {summary.book.rejects_path}")
     console.print(snapshots_table(summary))
