@@ -2,6 +2,8 @@
 
 The defaults (slow learning rate, small leaves, large leaf minimum, row and column subsampling,
 L2) were chosen once for credit tables of 10^4..10^6 rows and are the same for every dataset.
+Learning rate 0.03, up to 2000 rounds, patience 100: 0.02 / 5000 / 200 was on par on inner
+validation folds of the real datasets (+0.003 AUC on the synthetic book) at twice the rounds.
 Training is deterministic: fixed seed, `deterministic=True`, fixed thread count.
 """
 

@@ -1,9 +1,9 @@
 """WOE logistic scorecard: the interpretable challenger and benchmark for the LightGBM champion.
 
 Optimal binning (optbinning's BinningProcess: trend chosen by optbinning, bins of at least 5 %
-of rows, special codes and missing values in bins of their own, text columns as categories), WOE
-encoding, features kept when IV >= 0.02, an L2 logistic regression on the WOE values with
-wrong-sign features removed, and points scaled as everywhere else (`models.scaling`).
+of rows, missing values and common special codes in bins of their own, text columns as
+categories), WOE encoding, features kept when IV >= 0.02, an L2 logistic regression on the WOE
+values with wrong-sign features removed, and points scaled as everywhere else (`models.scaling`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,10 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
     """Binning -> WOE -> logistic regression -> points (base score at base odds, pdo).
 
     `special_codes` maps column -> codes binned apart; with `detect_special` numeric columns
-    not in the map get `models.prepare.sentinel_codes`. Text/category columns are categorical.
+    not in the map get `models.prepare.sentinel_codes` held by at least `min_bin_size` of rows
+    (rarer codes are binned with their neighbouring values: a tiny special bin has a noisy WOE,
+    and codes shared by the same rows in several columns, as Give Me Some Credit's 96/98, make
+    collinear WOE columns whose flipped signs cost whole features). Text columns are categorical.
     """
 
     def __init__(
@@ -81,11 +84,16 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
                 p["monotonic_trend"] = self.monotonic_trend
                 codes = given.get(c)
                 if codes is None and self.detect_special:
-                    codes = sentinel_codes(X[c])
+                    codes = self._common_codes(X[c], sentinel_codes(X[c]))
                 if codes:
                     p["special_codes"] = {f"{v:g}": [float(v)] for v in codes}
             params[c] = p
         return params
+
+    def _common_codes(self, values: pd.Series, codes: list[float]) -> list[float]:
+        """The codes each held by at least `min_bin_size` of the rows."""
+        v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        return [c for c in codes if (v == c).mean() >= self.min_bin_size]
 
     def fit(self, X: pd.DataFrame, y) -> WOEScorecard:
         if not isinstance(X, pd.DataFrame):

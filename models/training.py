@@ -28,7 +28,7 @@ from models.scorer import PD_FLOOR, CreditScorer
 from models.split import Split, make_split
 
 SHAP_SAMPLE = 2000
-SCORECARD_MAX_ROWS = 100_000
+SCORECARD_MAX_ROWS = 50_000
 PSI_REFERENCE_ROWS = 50_000
 SNAPSHOT_ID, SNAPSHOT_TIME, SNAPSHOT_LABEL = "customer_id", "as_of", "default_flag"
 
@@ -190,8 +190,10 @@ def train_model(
 
     Out-of-time split when ``time_col`` is given, seeded stratified split otherwise; rows with a
     missing target are dropped. ``monotone`` maps feature -> +1/-1 (e.g. from the catalog).
-    On large tables the scorecard bins a stratified sample of ``scorecard_max_rows`` training
-    rows and the PSI reference is a sample of 200k training rows (both seeded).
+    On large tables the scorecard is fitted on a stratified sample of ``scorecard_max_rows``
+    training rows (50k: bins of at least 5 % still hold 2,500 rows) and the PSI reference is a
+    stratified sample of 50k training rows (ten score bins); both seeded, so deterministic. The
+    scorecard reads sentinel codes as they are (binned apart), the champion reads them as NaN.
     """
     if target not in frame.columns:
         raise KeyError(f"target column {target!r} not in the table; columns: {list(frame.columns)}")
@@ -238,8 +240,7 @@ def train_model(
         pd_train = _floor(calibrator.predict(raw_ref))
 
     with _timed(timings, "scorecard"):
-        codes = {c: preparer.sentinels_[c] for c in preparer.sentinels_}
-        scorecard = WOEScorecard(special_codes=codes).fit(
+        scorecard = WOEScorecard().fit(
             _scorecard_matrix(preparer, data, X, split.train[sc_rows]), y_tr[sc_rows]
         )
         sc_raw_ca, sc_raw_te = (

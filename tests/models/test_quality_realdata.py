@@ -41,6 +41,17 @@ def test_gmsc_roles_find_the_id_the_codes_and_the_protected_age(datasets_dir, be
     assert y.mean() == pytest.approx(0.0668, abs=0.002)
 
 
+def test_gmsc_scorecard_bins_the_rare_96_98_codes_with_the_counts(datasets_dir, bench):
+    from models.prepare import TablePreparer
+    from models.scorecard import WOEScorecard
+
+    X, y = bench.load("gmsc", datasets_dir, sample=SAMPLE)
+    X = X[bench.model_columns(X)]
+    card = WOEScorecard().fit(TablePreparer(sentinels_to_nan=False).fit_transform(X), y)
+    assert card.special_codes_ == {}  # 96/98 sit in ~0.2 % of rows: too few for bins apart
+    assert "NumberOfTimes90DaysLate" in card.features_
+
+
 @pytest.mark.parametrize(
     ("name", "floor"),
     [("taiwan", 0.72), ("gmsc", 0.78)],

@@ -119,3 +119,20 @@ def test_no_informative_feature_is_an_error():
     y = np.array([0, 0, 1, 1] * 125)
     with pytest.raises(ValueError, match="min_iv"):
         WOEScorecard().fit(X, y)
+
+
+def test_rare_codes_are_binned_with_their_neighbours_not_apart():
+    rng = np.random.default_rng(5)
+    n = 4000
+    late_30 = rng.poisson(0.4, n).astype(float)
+    late_90 = rng.poisson(0.2, n).astype(float)
+    coded = np.arange(n) % 100 == 0  # 1 % of rows carry 98 in both columns
+    late_30[coded] = late_90[coded] = 98.0
+    logit = -2.5 + 0.8 * np.minimum(late_30, 5) + 1.0 * np.minimum(late_90, 5)
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    X = pd.DataFrame({"late_30": late_30, "late_90": late_90})
+    card = WOEScorecard().fit(X, y)  # 1 % < min_bin_size 5 %: 98 joins the top bin
+    assert card.special_codes_ == {}
+    assert not (card.scorecard_table_["bin"] == "98").any()
+    apart = WOEScorecard(min_bin_size=0.01).fit(X, y)
+    assert apart.special_codes_ == {"late_30": [98.0], "late_90": [98.0]}

@@ -193,3 +193,33 @@ def test_snapshots_use_catalog_features_constraints_and_texts(tmp_path):
     assert texts
     for feature, text in texts.items():
         assert text == reason_text(feature)
+
+
+def test_the_scorecard_bins_sentinel_codes_apart_from_missing_values(frame, result):
+    """The champion's matrix blanks the 98 code of `late` to NaN; the scorecard gets what a
+    preparer keeping codes gives (it decides itself which codes get bins of their own)."""
+    from models.prepare import TablePreparer
+    from models.training import _scorecard_matrix
+
+    preparer = result.scorer.preparer
+    assert preparer.sentinels_ == {"late": [98.0]}
+    X = preparer.transform(frame)
+    assert X["late"].max() < 98
+    rows = np.arange(0, len(frame), 7)
+    keeping = TablePreparer(
+        target="default", id="customer_id", time="as_of", sentinels_to_nan=False
+    ).fit(frame)
+    matrix = _scorecard_matrix(preparer, frame, X, rows)
+    pd.testing.assert_frame_equal(matrix, keeping.transform(frame.iloc[rows]))
+    assert (matrix["late"] == 98.0).sum() == (frame["late"].iloc[rows] == 98.0).sum() > 0
+    assert "late_special" not in result.scorecard_model.variables_
+
+
+def test_fully_labelled_frames_are_used_without_a_copy(frame):
+    from models.training import _labelled_rows
+
+    assert _labelled_rows(frame, "default") is frame
+    partly = frame.assign(default=frame["default"].astype(float).where(frame.index % 3 > 0))
+    kept = _labelled_rows(partly, "default")
+    assert len(kept) == len(frame) - len(range(0, len(frame), 3))
+    assert kept.index.equals(pd.RangeIndex(len(kept)))
