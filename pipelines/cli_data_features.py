@@ -176,4 +176,4 @@ def register(app: typer.Typer) -> None:
             f"{len(snapshots):,} rows over {snapshots[TIME].nunique()} as-of dates, "
             f"{n_features} features, {labelled.sum():,} labelled; catalog {CATALOG_VERSION}"
         )
-        console.print(f"Snapshots: {out}")
+        console.print(f"Snapshots: {out}", soft_wrap=True)

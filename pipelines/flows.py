@@ -44,6 +44,7 @@ def main_flow(
     start: str = "2021-01-01",
     trained_by: str = "creditrisk-run",
     approver: str = "demo-approver",
+    gates: object | None = None,
 ) -> MainSummary:
     """Generate and validate a book, build snapshots, train and promote, then score and decide."""
     book_dir = generate_book_task(settings.book_dir, customers, months, seed, start)
@@ -58,7 +59,9 @@ def main_flow(
         tables, plan.scoring, settings.horizon_months, settings.snapshots_dir / "scoring.parquet"
     )
     result, tracked = train_task(settings.snapshots_dir / "training.parquet", trained_by, settings)
-    decision = promote_task(tracked.model_name, tracked.version, approver, settings.tracking_uri)
+    decision = promote_task(
+        tracked.model_name, tracked.version, approver, settings.tracking_uri, gates
+    )
     champion = decision.champion
     runs = [
         score_and_decide_task(

@@ -105,12 +105,12 @@ def train_task(snapshots_path: Path, trained_by: str, settings) -> tuple:
 
 
 @task(cache_policy=NONE, name="promote-model")
-def promote_task(model_name: str, version: str, approver: str, tracking_uri: str):
+def promote_task(model_name: str, version: str, approver: str, tracking_uri: str, gates=None):
     """Ask the registry to promote ``version`` (gates, champion comparison, four eyes)."""
     from models.registry import promote
     from models.tracking import connect
 
-    return promote(connect(tracking_uri), model_name, version, approver)
+    return promote(connect(tracking_uri), model_name, version, approver, gates)
 
 
 @task(cache_policy=NONE, name="score-and-decide")
