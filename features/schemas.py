@@ -127,6 +127,11 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
     ),
 }
 
+# The financial statement amounts (revenue ... inventory): every number column, in schema order.
+STATEMENT_AMOUNTS: tuple[str, ...] = tuple(
+    c for c, col in SCHEMAS["financial_statements"].columns.items() if str(col.dtype) == "float64"
+)
+
 # (later date, earlier date, reason): rows where later < earlier are rejected.
 DATE_ORDER: dict[str, list[tuple[str, str, str]]] = {
     "customers": [("onboarded_on", "founded_on", "founded_on is after onboarded_on")],

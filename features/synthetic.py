@@ -17,6 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from features.schemas import STATEMENT_AMOUNTS
+
 SEGMENTS = ("corporate", "sme", "retail")
 INDUSTRIES = (
     "agriculture",
@@ -569,19 +571,7 @@ def _empty_statements() -> pd.DataFrame:
         "period_end": pd.Series([], dtype="datetime64[ns]"),
         "published_on": pd.Series([], dtype="datetime64[ns]"),
     }
-    for name in [
-        "revenue",
-        "ebit",
-        "interest_expense",
-        "net_income",
-        "total_assets",
-        "total_liabilities",
-        "current_assets",
-        "current_liabilities",
-        "cash",
-        "equity",
-        "inventory",
-    ]:
+    for name in STATEMENT_AMOUNTS:
         cols[name] = pd.Series([], dtype=_F32)
     return pd.DataFrame(cols)
 

@@ -3,6 +3,13 @@
 `infer_roles` decides what each column is (id, time, excluded, constant, categorical, numeric, and
 which numeric columns carry sentinel codes) and says so in a small report dict; `TablePreparer`
 learns those roles on fit and applies them identically on every later transform.
+
+Protected attributes (sex, marital status, race, ethnicity, religion, nationality, date of birth)
+never reach a model. Age is the one exception, on the terms of US Regulation B (12 CFR
+1002.6(b)(2)(ii)): an empirically derived, statistically sound scoring system may use an
+applicant's age provided an elderly applicant is never assigned a negative value. A numeric age
+column is therefore kept only with a monotone constraint (`AGE_CONSTRAINT`: risk never rises
+with age), reported in `monotone_`; `drop_protected=True` with `allow_age=False` drops it too.
 """
 
 from __future__ import annotations
@@ -22,9 +29,6 @@ PROTECTED_ATTRIBUTES = frozenset(
     {
         "sex",
         "gender",
-        "age",
-        "customer_age",
-        "applicant_age",
         "date_of_birth",
         "birth_date",
         "dob",
@@ -35,17 +39,22 @@ PROTECTED_ATTRIBUTES = frozenset(
         "ethnicity",
         "religion",
         "nationality",
+        "national_origin",
     }
 )
+AGE_ATTRIBUTES = frozenset({"age", "customer_age", "applicant_age", "age_years"})
+AGE_CONSTRAINT = -1
 
 
-def protected_attributes(columns) -> list[str]:
-    """Columns whose name is a protected attribute (sex, age, marital status, race, ...)."""
-    return [
-        c
-        for c in columns
-        if re.sub(r"[^a-z]+", "_", str(c).lower()).strip("_") in PROTECTED_ATTRIBUTES
-    ]
+def _name_key(column) -> str:
+    return re.sub(r"[^a-z]+", "_", str(column).lower()).strip("_")
+
+
+def protected_attributes(columns, allow_age: bool = True) -> list[str]:
+    """Columns whose name is a protected attribute (sex, marital status, race, ...); with
+    `allow_age=False` age columns too."""
+    names = PROTECTED_ATTRIBUTES if allow_age else PROTECTED_ATTRIBUTES | AGE_ATTRIBUTES
+    return [c for c in columns if _name_key(c) in names]
 
 
 def _high_code(value: float) -> bool:
@@ -100,6 +109,10 @@ def _as_text(s: pd.Series) -> pd.Series:
     return s.astype(object).where(s.notna(), None).map(lambda v: v if v is None else str(v))
 
 
+def _is_number(s: pd.Series) -> bool:
+    return pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s)
+
+
 def _is_categorical(s: pd.Series) -> bool:
     return (
         isinstance(s.dtype, pd.CategoricalDtype)
@@ -115,14 +128,16 @@ def infer_roles(
     time: str | None = None,
     exclude: tuple[str, ...] | list[str] = (),
     drop_protected: bool = True,
+    allow_age: bool = True,
 ) -> dict[str, Any]:
     """Decide each column's role and report it.
 
     Protected attributes (by name, see `PROTECTED_ATTRIBUTES`) are dropped unless
-    `drop_protected=False`: the project keeps them out of models.
+    `drop_protected=False`: the project keeps them out of models. A numeric age column is kept
+    under the age constraint (see the module docstring) unless `allow_age=False`.
     Keys: target, id (list), time, excluded, dropped {column: reason}, categorical, numeric,
     sentinels {column: codes}, special_indicators (columns that get a `<col>_special` code
-    column: more than one code, or codes alongside genuinely missing values).
+    column: more than one code, or codes alongside genuinely missing values), age_constrained.
     """
     given = [c for c in (target, id, time, *exclude) if c is not None]
     missing = [c for c in given if c not in df.columns]
@@ -139,10 +154,11 @@ def infer_roles(
         "numeric": [],
         "sentinels": {},
         "special_indicators": [],
+        "age_constrained": [],
     }
     taken = set(given)
     if drop_protected:
-        for col in protected_attributes(c for c in df.columns if c not in taken):
+        for col in protected_attributes((c for c in df.columns if c not in taken), allow_age):
             report["dropped"][col] = "protected attribute"
             taken.add(col)
     for col in df.columns:
@@ -153,14 +169,18 @@ def infer_roles(
             report["id"].append(col)
         elif s.nunique(dropna=False) <= 1:
             report["dropped"][col] = "constant"
+        elif drop_protected and _name_key(col) in AGE_ATTRIBUTES and not _is_number(s):
+            report["dropped"][col] = "protected attribute (age, not numeric: cannot be constrained)"
         elif _is_categorical(s):
             n_levels = s.nunique()
             if n_levels > max(50, 0.5 * len(s)):
                 report["dropped"][col] = f"id-like text ({n_levels} distinct values)"
             else:
                 report["categorical"].append(col)
-        elif pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+        elif _is_number(s):
             report["numeric"].append(col)
+            if drop_protected and _name_key(col) in AGE_ATTRIBUTES:
+                report["age_constrained"].append(col)
             codes = [] if pd.api.types.is_bool_dtype(s) else sentinel_codes(s)
             if codes:
                 report["sentinels"][col] = codes
@@ -189,6 +209,7 @@ class TablePreparer(TransformerMixin, BaseEstimator):
         special_indicators: bool = True,
         drop_protected: bool = True,
         sentinels_to_nan: bool = True,
+        allow_age: bool = True,
     ):
         self.target = target
         self.id = id
@@ -197,13 +218,20 @@ class TablePreparer(TransformerMixin, BaseEstimator):
         self.special_indicators = special_indicators
         self.drop_protected = drop_protected
         self.sentinels_to_nan = sentinels_to_nan
+        self.allow_age = allow_age
 
     def fit(self, X: pd.DataFrame, y=None) -> TablePreparer:
         if not isinstance(X, pd.DataFrame):
             raise TypeError("TablePreparer needs a pandas DataFrame with named columns")
         target = self.target if self.target in X.columns else None
         self.report_ = infer_roles(
-            X, target, self.id, self.time, tuple(self.exclude), self.drop_protected
+            X,
+            target,
+            self.id,
+            self.time,
+            tuple(self.exclude),
+            self.drop_protected,
+            self.allow_age,
         )
         self.sentinels_ = dict(self.report_["sentinels"])
         self.categories_ = {
@@ -215,6 +243,7 @@ class TablePreparer(TransformerMixin, BaseEstimator):
             c for c in X.columns if c in self.report_["numeric"] or c in self.categories_
         ]
         self.feature_names_ = [*self.input_columns_, *(c + SPECIAL_SUFFIX for c in self.specials_)]
+        self.monotone_ = {c: AGE_CONSTRAINT for c in self.report_["age_constrained"]}
         self.n_features_in_ = X.shape[1]
         return self
 

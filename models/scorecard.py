@@ -19,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from models.prepare import sentinel_codes
 from models.scaling import BASE_ODDS, BASE_SCORE, PDO, factor_offset
 
+TRENDS = {1: "ascending", -1: "descending"}  # default rate over the value, as optbinning says
 WOE_METRICS = {"metric": "woe", "metric_special": "empirical", "metric_missing": "empirical"}
 
 
@@ -45,6 +46,7 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
         min_bin_size: float = 0.05,
         max_n_prebins: int = 20,
         monotonic_trend: str = "auto",
+        monotone: Mapping[str, int] | None = None,
         min_iv: float = 0.02,
         C: float = 1.0,
         special_codes: Mapping[str, Sequence[float]] | None = None,
@@ -56,6 +58,7 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
         self.min_bin_size = min_bin_size
         self.max_n_prebins = max_n_prebins
         self.monotonic_trend = monotonic_trend
+        self.monotone = monotone
         self.min_iv = min_iv
         self.C = C
         self.special_codes = special_codes
@@ -78,10 +81,11 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
     def _fit_params(self, X: pd.DataFrame) -> dict[str, dict]:
         params: dict[str, dict] = {}
         given = dict(self.special_codes or {})
+        trends = {c: TRENDS[int(d)] for c, d in (self.monotone or {}).items() if int(d)}
         for c in self.variables_:
             p: dict = {}
             if c not in self.categorical_:
-                p["monotonic_trend"] = self.monotonic_trend
+                p["monotonic_trend"] = trends.get(c, self.monotonic_trend)
                 codes = given.get(c)
                 if codes is None and self.detect_special:
                     codes = self._common_codes(X[c], sentinel_codes(X[c]))
@@ -103,9 +107,10 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
             raise ValueError("y must be 0/1 with no missing labels; drop unmatured rows first")
         self.variables_ = [str(c) for c in X.columns]
         self.categorical_ = [c for c in self.variables_ if _is_text(X[c])]
+        fit_params = self._fit_params(X)
         self.special_codes_ = {
             c: [float(v) for v in p["special_codes"]]
-            for c, p in self._fit_params(X).items()
+            for c, p in fit_params.items()
             if "special_codes" in p
         }
         self.binning_ = BinningProcess(
@@ -115,7 +120,7 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
             min_bin_size=self.min_bin_size,
             categorical_variables=self.categorical_ or None,
             selection_criteria={"iv": {"min": self.min_iv}},
-            binning_fit_params=self._fit_params(X),
+            binning_fit_params=fit_params,
         )
         self.binning_.fit(self._binning_input(X), y.astype(int))
         summary = self.binning_.summary().set_index("name")

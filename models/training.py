@@ -162,11 +162,20 @@ def _data_summary(data: pd.DataFrame, y: np.ndarray, split: Split, time_col: str
     return pd.DataFrame(rows)
 
 
-def _monotone(prepared: pd.DataFrame, monotone: Mapping[str, int] | None) -> dict[str, int] | None:
-    if not monotone:
-        return None
+def _monotone(
+    prepared: pd.DataFrame, monotone: Mapping[str, int] | None, required: Mapping[str, int]
+) -> dict[str, int] | None:
+    """Given constraints on numeric features, plus the preparer's required ones (age), which a
+    caller may not loosen or flip."""
     numeric = {c for c in prepared.columns if pd.api.types.is_numeric_dtype(prepared[c])}
-    kept = {c: int(d) for c, d in monotone.items() if c in numeric and int(d) != 0}
+    kept = {c: int(d) for c, d in (monotone or {}).items() if c in numeric and int(d) != 0}
+    for col, direction in required.items():
+        if kept.get(col, direction) != direction:
+            raise ValueError(
+                f"{col!r} must keep monotone direction {direction} (risk may not rise with age); "
+                "leave it out of the monotone constraints or exclude the column"
+            )
+        kept[col] = direction
     return kept or None
 
 
@@ -188,8 +197,10 @@ def train_model(
 ) -> TrainingResult:
     """Fit, calibrate and validate the champion candidate and the scorecard challenger.
 
-    Out-of-time split when ``time_col`` is given, seeded stratified split otherwise; rows with a
-    missing target are dropped. ``monotone`` maps feature -> +1/-1 (e.g. from the catalog).
+    Out-of-time split when ``time_col`` is given (LightGBM early-stops on the validation window);
+    otherwise a seeded stratified split whose training and validation rows are cross-fitted in
+    stratified folds (see `models.lgbm`); rows with a missing target are dropped. ``monotone`` maps
+    feature -> +1/-1 (e.g. from the catalog); an age column is always held at -1.
     On large tables the scorecard is fitted on a stratified sample of ``scorecard_max_rows``
     training rows (50k: bins of at least 5 % still hold 2,500 rows) and the PSI reference is a
     stratified sample of 50k training rows (ten score bins); both seeded, so deterministic. The
@@ -212,7 +223,7 @@ def train_model(
         y_ca, y_te = y[split.calib], y[split.test]
         reference = _subsample(y_tr, PSI_REFERENCE_ROWS, seed)
         sc_rows = _subsample(y_tr, scorecard_max_rows, seed)
-    mono = _monotone(X, monotone)
+    mono = _monotone(X, monotone, preparer.monotone_)
 
     trials: list[dict[str, Any]] = []
     params: dict[str, Any] = {}
@@ -228,7 +239,12 @@ def train_model(
     with _timed(timings, "lightgbm"):
         lgbm = LGBMPDClassifier(
             **params, n_estimators=n_estimators, monotone_constraints=mono, seed=seed
-        ).fit(X_tr, y_tr, eval_set=(X_va, y_va))
+        )
+        if time_col:  # early stopping on the later validation window
+            lgbm.fit(X_tr, y_tr, eval_set=(X_va, y_va))
+        else:  # cross-fitted over stratified folds of the training and validation rows
+            fit_rows = np.sort(np.concatenate([split.train, split.valid]))
+            lgbm.fit(X.iloc[fit_rows], y[fit_rows])
     del X_tr, X_va
     t_ca = data[time_col].to_numpy()[split.calib] if time_col else None
     with _timed(timings, "calibrate"):
@@ -240,7 +256,7 @@ def train_model(
         pd_train = _floor(calibrator.predict(raw_ref))
 
     with _timed(timings, "scorecard"):
-        scorecard = WOEScorecard().fit(
+        scorecard = WOEScorecard(monotone=mono).fit(
             _scorecard_matrix(preparer, data, X, split.train[sc_rows]), y_tr[sc_rows]
         )
         sc_raw_ca, sc_raw_te = (
@@ -271,7 +287,7 @@ def train_model(
         test_frame = _test_frame(data, split, target, id_col, time_col)
     run_params = {
         **lgbm.lgb_params(lgbm.feature_names_),
-        "best_iteration": lgbm.best_iteration_,
+        "best_iteration": ",".join(map(str, lgbm.fold_iterations_)),
         "calibration": str(calibrator.chosen_method_),
         "scorecard_calibration": str(sc_calibrator.chosen_method_),
         "split": "out_of_time" if time_col else "stratified",
@@ -280,6 +296,8 @@ def train_model(
         "time_col": time_col or "",
         "exclude": ",".join(exclude),
         "n_features": len(preparer.feature_names_),
+        "cv_folds": 0 if time_col else lgbm.cv_folds,
+        "age_constrained": ",".join(preparer.monotone_),
         "n_rows": len(data),
         "scorecard_rows": min(len(y_tr), scorecard_max_rows),
         "n_dropped_unlabelled": len(frame) - len(data),

@@ -57,6 +57,57 @@ def _events(conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(insert(E), rows)
 
 
+def _refresh(
+    conn: Connection,
+    rows: pd.DataFrame,
+    logged: pd.DataFrame,
+    event: str,
+    base: dict[str, Any],
+    values: dict[str, Any],
+) -> None:
+    """Store the run's latest level, signals, key and evidence on ``rows``' warnings.
+
+    ``values`` sets further columns (the binds ``n_level`` and ``n_measures`` carry the run's
+    level and measures); an ``event`` is logged for each of the ``logged`` rows.
+    """
+    conn.execute(
+        update(W)
+        .where(W.c.id == bindparam("w_id"))
+        .values(
+            latest_level=bindparam("n_level"),
+            signals=bindparam("n_signals"),
+            dedupe_key=bindparam("n_key"),
+            evidence=bindparam("n_evidence"),
+            **values,
+        ),
+        [
+            {
+                "w_id": int(r.id),
+                "n_level": r.level,
+                "n_signals": r.signals,
+                "n_key": r.key,
+                "n_evidence": r.evidence,
+                "n_measures": r.measures,
+            }
+            for r in rows.itertuples()
+        ],
+    )
+    _events(
+        conn,
+        [
+            {
+                **base,
+                "warning_id": int(r.id),
+                "event": event,
+                "from_level": r.a_level,
+                "to_level": r.level,
+                "note": r.signals,
+            }
+            for r in logged.itertuples()
+        ],
+    )
+
+
 def sync_warnings(
     conn: Connection,
     warnings: pd.DataFrame,
@@ -86,6 +137,7 @@ def sync_warnings(
     both = active.merge(new, on="customer_id", how="left")
     counts = dict.fromkeys(("opened", "escalated", "updated", "held", "cleared", "kept"), 0)
     base = {"as_of": as_of, "user": user, "at": now}
+    stamp = {"last_as_of": as_of, "last_run_id": run_id, "updated_at": now}
 
     cleared = both[both["level"].isna()]
     if not cleared.empty:
@@ -98,9 +150,7 @@ def sync_warnings(
                 resolved_by=user,
                 resolved_at=now,
                 resolution_note=f"cleared by data as of {as_of}",
-                updated_at=now,
-                last_as_of=as_of,
-                last_run_id=run_id,
+                **stamp,
             ),
             [{"w_id": int(i)} for i in cleared["id"]],
         )
@@ -126,100 +176,24 @@ def sync_warnings(
     up = flagged[rank_new > rank_old]
     same = flagged[rank_new == rank_old]
     down = flagged[rank_new < rank_old]
-    if not up.empty:
-        conn.execute(
-            update(W)
-            .where(W.c.id == bindparam("w_id"))
-            .values(
-                level=bindparam("n_level"),
-                latest_level=bindparam("n_level"),
-                signals=bindparam("n_signals"),
-                dedupe_key=bindparam("n_key"),
-                evidence=bindparam("n_evidence"),
-                measures=bindparam("n_measures"),
-                status="open",
-                last_as_of=as_of,
-                last_run_id=run_id,
-                updated_at=now,
-            ),
-            [
-                {
-                    "w_id": int(r.id),
-                    "n_level": r.level,
-                    "n_signals": r.signals,
-                    "n_key": r.key,
-                    "n_evidence": r.evidence,
-                    "n_measures": r.measures,
-                }
-                for r in up.itertuples()
-            ],
-        )
-        _events(
-            conn,
-            [
-                {
-                    **base,
-                    "warning_id": int(r.id),
-                    "event": "escalated",
-                    "from_level": r.a_level,
-                    "to_level": r.level,
-                    "note": r.signals,
-                }
-                for r in up.itertuples()
-            ],
-        )
+    if not up.empty:  # an escalation also raises the level, replaces measures and reopens
+        reopen = {
+            "level": bindparam("n_level"),
+            "measures": bindparam("n_measures"),
+            "status": "open",
+        }
+        _refresh(conn, up, up, "escalated", base, {**reopen, **stamp})
         counts["escalated"] = len(up)
     if not same.empty:
         moved = same["signals"] != same["a_signals"]
-        conn.execute(
-            update(W)
-            .where(W.c.id == bindparam("w_id"))
-            .values(
-                latest_level=bindparam("n_level"),
-                signals=bindparam("n_signals"),
-                dedupe_key=bindparam("n_key"),
-                evidence=bindparam("n_evidence"),
-                last_as_of=as_of,
-                last_run_id=run_id,
-                updated_at=now,
-            ),
-            [
-                {
-                    "w_id": int(r.id),
-                    "n_level": r.level,
-                    "n_signals": r.signals,
-                    "n_key": r.key,
-                    "n_evidence": r.evidence,
-                }
-                for r in same.itertuples()
-            ],
-        )
-        _events(
-            conn,
-            [
-                {
-                    **base,
-                    "warning_id": int(r.id),
-                    "event": "updated",
-                    "from_level": r.a_level,
-                    "to_level": r.level,
-                    "note": r.signals,
-                }
-                for r in same[moved].itertuples()
-            ],
-        )
+        _refresh(conn, same, same[moved], "updated", base, stamp)
         counts["updated"], counts["kept"] = int(moved.sum()), int((~moved).sum())
     if not down.empty:
         changed = down["level"] != down["a_latest"]
         conn.execute(
             update(W)
             .where(W.c.id == bindparam("w_id"))
-            .values(
-                latest_level=bindparam("n_level"),
-                last_as_of=as_of,
-                last_run_id=run_id,
-                updated_at=now,
-            ),
+            .values(latest_level=bindparam("n_level"), **stamp),
             [{"w_id": int(r.id), "n_level": r.level} for r in down.itertuples()],
         )
         _events(

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from features.schemas import STATEMENT_AMOUNTS
 from features.synthetic import (
     DEFAULT_REASONS,
     EVENT_TYPES,
@@ -27,22 +28,7 @@ COLUMNS = {
         "onboarded_on",
         "founded_on",
     ],
-    "financial_statements": [
-        "customer_id",
-        "period_end",
-        "published_on",
-        "revenue",
-        "ebit",
-        "interest_expense",
-        "net_income",
-        "total_assets",
-        "total_liabilities",
-        "current_assets",
-        "current_liabilities",
-        "cash",
-        "equity",
-        "inventory",
-    ],
+    "financial_statements": ["customer_id", "period_end", "published_on", *STATEMENT_AMOUNTS],
     "repayments": [
         "customer_id",
         "month",

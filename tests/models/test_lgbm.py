@@ -1,9 +1,13 @@
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
+import shap
+from sklearn.metrics import roc_auc_score
 
-from models.lgbm import LGBMPDClassifier, tune
+from models.lgbm import LGBMPDClassifier, average_boosters, tune
 
+TINY = {"objective": "binary", "num_leaves": 4, "bagging_fraction": 0.7, "bagging_freq": 1}
 FAST = {"n_estimators": 40, "early_stopping_rounds": 10, "min_child_samples": 10}
 
 
@@ -31,7 +35,9 @@ def test_fit_predicts_probabilities_and_keeps_what_it_learned(data):
     assert np.allclose(proba.sum(axis=1), 1.0)
     assert model.feature_names_ == ["utilisation", "noise", "segment"]
     assert model.categorical_features_ == ["segment"]
-    assert 1 <= model.best_iteration_ <= 40
+    assert len(model.fold_iterations_) == 5
+    assert all(1 <= n <= 40 for n in model.fold_iterations_)
+    assert model.best_iteration_ == sum(model.fold_iterations_)  # all fold trees, averaged
     logit = model.decision_function(X)
     assert np.allclose(proba[:, 1], 1 / (1 + np.exp(-logit)))
     assert model.feature_importance().index[0] == "utilisation"
@@ -42,6 +48,35 @@ def test_same_data_and_seed_give_the_same_predictions(data):
     a = LGBMPDClassifier(**FAST).fit(X, y).predict_proba(X)
     b = LGBMPDClassifier(**FAST).fit(X, y).predict_proba(X)
     assert np.array_equal(a, b)
+
+
+def test_averaged_booster_scores_and_explains_as_the_mean_of_its_models(data):
+    X, y = data
+    boosters = [
+        lgb.train({**TINY, "seed": seed, "verbosity": -1}, lgb.Dataset(X, y), 5 + seed)
+        for seed in range(3)
+    ]
+    merged = lgb.Booster(model_str=average_boosters([b.model_to_string() for b in boosters]))
+    assert merged.num_trees() == 5 + 6 + 7
+    raw = np.mean([b.predict(X, raw_score=True) for b in boosters], axis=0)
+    contrib = np.mean([b.predict(X, pred_contrib=True) for b in boosters], axis=0)
+    assert np.allclose(merged.predict(X, raw_score=True), raw, atol=1e-12)
+    assert np.allclose(merged.predict(X, pred_contrib=True), contrib, atol=1e-12)
+    theirs = shap.TreeExplainer(merged).shap_values(X)
+    theirs = theirs[1] if isinstance(theirs, list) else theirs
+    assert np.allclose(theirs, contrib[:, :-1], atol=1e-9)
+
+
+def test_cross_fit_keeps_out_of_fold_scores(data):
+    X, y = data
+    model = LGBMPDClassifier(**FAST).fit(X, y)
+    assert model.oof_raw_.shape == (len(y),)
+    oof_auc = roc_auc_score(y, model.oof_raw_)
+    in_sample_auc = roc_auc_score(y, model.decision_function(X))
+    assert 0.7 < oof_auc < in_sample_auc  # honest out-of-fold, optimistic in-sample
+    assert set(model.evals_result_) == {f"fold{k}" for k in range(5)}
+    with pytest.raises(ValueError, match="cv_folds"):
+        LGBMPDClassifier(**FAST, cv_folds=1).fit(X, y)
 
 
 def test_eval_set_is_used_for_early_stopping(data):

@@ -47,7 +47,9 @@ def test_999_codes_above_a_ratio_column_are_sentinels():
 
 def test_protected_attributes_by_name():
     cols = ["SEX", "AGE", "MARRIAGE", "age", "Marital Status", "account_age_months", "income"]
-    assert protected_attributes(cols) == ["SEX", "AGE", "MARRIAGE", "age", "Marital Status"]
+    assert protected_attributes(cols) == ["SEX", "MARRIAGE", "Marital Status"]
+    everything = ["SEX", "AGE", "MARRIAGE", "age", "Marital Status"]
+    assert protected_attributes(cols, allow_age=False) == everything
 
 
 @pytest.fixture
@@ -76,9 +78,10 @@ def test_infer_roles_reports_every_column(table):
     roles = infer_roles(table, "target", time="as_of")
     assert roles["id"] == ["Unnamed: 0"]
     assert roles["time"] == "as_of"
-    assert roles["dropped"] == {"age": "protected attribute", "country": "constant"}
+    assert roles["dropped"] == {"country": "constant"}
     assert roles["categorical"] == ["region"]
-    assert roles["numeric"] == ["late_count", "months_since_arrears", "income"]
+    assert roles["numeric"] == ["late_count", "months_since_arrears", "income", "age"]
+    assert roles["age_constrained"] == ["age"]
     # 96/98: two codes -> indicator; -1 alongside genuine NaN -> indicator.
     assert roles["sentinels"] == {"late_count": [96.0, 98.0], "months_since_arrears": [-1.0]}
     assert roles["special_indicators"] == ["late_count", "months_since_arrears"]
@@ -87,6 +90,18 @@ def test_infer_roles_reports_every_column(table):
 def test_infer_roles_keeps_protected_when_asked(table):
     roles = infer_roles(table, "target", time="as_of", drop_protected=False)
     assert "age" in roles["numeric"]
+    assert roles["age_constrained"] == []
+
+
+def test_age_is_kept_only_under_the_elderly_constraint(table):
+    prep = TablePreparer(target="target", time="as_of").fit(table.assign(SEX=["F", "M"] * 20))
+    assert prep.monotone_ == {"age": -1}  # risk may never rise with age
+    assert "SEX" in prep.report_["dropped"] and "SEX" not in prep.feature_names_
+    strict = TablePreparer(target="target", time="as_of", allow_age=False).fit(table)
+    assert strict.report_["dropped"]["age"] == "protected attribute"
+    assert strict.monotone_ == {}
+    banded = infer_roles(table.assign(age=["18-25", "26-40"] * 20), "target")
+    assert banded["dropped"]["age"].startswith("protected attribute (age, not numeric")
 
 
 def test_infer_roles_names_unknown_columns(table):
@@ -114,6 +129,7 @@ def test_transform_fixes_categories_and_turns_codes_into_nan(table):
         "late_count",
         "months_since_arrears",
         "income",
+        "age",
         "late_count_special",
         "months_since_arrears_special",
     ]

@@ -27,11 +27,12 @@ def bench():
     return _benchmark()
 
 
-def test_gmsc_roles_find_the_id_the_codes_and_the_protected_age(datasets_dir, bench):
+def test_gmsc_roles_find_the_id_the_codes_and_the_constrained_age(datasets_dir, bench):
     X, y = bench.load("gmsc", datasets_dir, sample=SAMPLE)
     roles = infer_roles(X, None)
     assert roles["id"] == ["Unnamed: 0"]
-    assert roles["dropped"] == {"age": "protected attribute"}
+    assert roles["dropped"] == {}
+    assert roles["age_constrained"] == ["age"]
     assert set(roles["sentinels"]["NumberOfTimes90DaysLate"]) <= {96.0, 98.0}
     assert set(roles["sentinels"]) == {
         "NumberOfTime30-59DaysPastDueNotWorse",

@@ -136,3 +136,22 @@ def test_rare_codes_are_binned_with_their_neighbours_not_apart():
     assert not (card.scorecard_table_["bin"] == "98").any()
     apart = WOEScorecard(min_bin_size=0.01).fit(X, y)
     assert apart.special_codes_ == {"late_30": [98.0], "late_90": [98.0]}
+
+
+def test_monotone_feature_never_gives_fewer_points_to_higher_values():
+    # U-shaped risk in age: the old are riskier again, which a scorecard may not learn (Reg B).
+    rng = np.random.default_rng(5)
+    n = 4000
+    age = rng.uniform(20, 90, n)
+    logit = -2.0 + 0.0015 * (age - 55) ** 2
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    X = pd.DataFrame({"age": age})
+    free = WOEScorecard().fit(X, y).scorecard_table_
+    held = WOEScorecard(monotone={"age": -1}).fit(X, y).scorecard_table_
+
+    def points_by_age(table):
+        numeric = table[table["bin"].str.startswith(("(", "["))]
+        return numeric["points"].to_numpy()
+
+    assert np.any(np.diff(points_by_age(free)) < 0)  # unconstrained: the old lose points
+    assert np.all(np.diff(points_by_age(held)) >= 0)
