@@ -73,14 +73,17 @@ def sentinel_codes(values: pd.Series) -> list[float]:
     whole values above a gap (every other value below half the smallest code), in at most 5 % of
     rows (e.g. 96/98 in Give Me Some Credit's past-due counts).
     """
-    x = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
+    x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    x = x[~np.isnan(x)]
     if x.size == 0:
         return []
-    negatives = np.unique(x[x < 0])
-    if negatives.size:
-        whole = bool(np.all(negatives == np.round(negatives)))
-        if whole and negatives.size <= MAX_NEGATIVE_CODES and (x >= 0).mean() >= 0.5:
-            return [float(v) for v in negatives]
+    below = x[x < 0]
+    if below.size:
+        if below.size > 0.5 * x.size or not np.array_equal(below, np.round(below)):
+            return []
+        negatives = np.unique(below)
+        return [float(v) for v in negatives] if negatives.size <= MAX_NEGATIVE_CODES else []
+    if x.max() < 96:
         return []
     distinct = np.unique(x)
     codes = [float(v) for v in distinct if _high_code(v)]
@@ -106,7 +109,38 @@ def _is_row_counter_id(name: str, s: pd.Series) -> bool:
 
 def _as_text(s: pd.Series) -> pd.Series:
     """Values as Python strings (object dtype), missing as None; the same at fit and transform."""
+    if isinstance(s.dtype, pd.CategoricalDtype):  # one str() per category, not per row
+        names = np.array([str(c) for c in s.cat.categories] + [None], dtype=object)
+        return pd.Series(names[s.cat.codes.to_numpy()], index=s.index, dtype=object)
     return s.astype(object).where(s.notna(), None).map(lambda v: v if v is None else str(v))
+
+
+def _seen_text(s: pd.Series) -> list[str]:
+    """The distinct values of a text column, as `_as_text` spells them, sorted."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        used = np.unique(s.cat.codes.to_numpy())
+        return sorted({str(s.cat.categories[i]) for i in used if i >= 0})
+    return sorted(_as_text(s).dropna().unique())
+
+
+def _to_categorical(s: pd.Series, dtype: pd.CategoricalDtype) -> pd.Categorical:
+    """`s` as text on the fitted categories; unseen values become missing."""
+    if isinstance(s.dtype, pd.CategoricalDtype):  # recode category codes, no per-row text
+        lookup = dtype.categories.get_indexer([str(c) for c in s.cat.categories])
+        codes = np.append(lookup, -1)[s.cat.codes.to_numpy()]
+        return pd.Categorical.from_codes(codes, dtype=dtype)
+    return pd.Categorical(_as_text(s), dtype=dtype)
+
+
+def _is_constant(s: pd.Series) -> bool:
+    """One value in every row (missing counts as a value)."""
+    if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+        return s.nunique(dropna=False) <= 1
+    v = s.to_numpy(dtype=float, na_value=np.nan)
+    missing = np.isnan(v)
+    if missing.any():
+        return bool(missing.all())
+    return v.size == 0 or v.min() == v.max()
 
 
 def _is_number(s: pd.Series) -> bool:
@@ -167,7 +201,7 @@ def infer_roles(
         s = df[col]
         if _is_row_counter_id(col, s):
             report["id"].append(col)
-        elif s.nunique(dropna=False) <= 1:
+        elif _is_constant(s):
             report["dropped"][col] = "constant"
         elif drop_protected and _name_key(col) in AGE_ATTRIBUTES and not _is_number(s):
             report["dropped"][col] = "protected attribute (age, not numeric: cannot be constrained)"
@@ -234,9 +268,7 @@ class TablePreparer(TransformerMixin, BaseEstimator):
             self.allow_age,
         )
         self.sentinels_ = dict(self.report_["sentinels"])
-        self.categories_ = {
-            c: sorted(_as_text(X[c]).dropna().unique()) for c in self.report_["categorical"]
-        }
+        self.categories_ = {c: _seen_text(X[c]) for c in self.report_["categorical"]}
         keep_specials = self.special_indicators and self.sentinels_to_nan
         self.specials_ = list(self.report_["special_indicators"]) if keep_specials else []
         self.input_columns_ = [
@@ -253,25 +285,25 @@ class TablePreparer(TransformerMixin, BaseEstimator):
         absent = [c for c in self.input_columns_ if c not in X.columns]
         if absent:
             raise KeyError(f"columns {absent} seen at fit are missing; pass the same table layout")
-        out: dict[str, pd.Series] = {}
-        specials: dict[str, pd.Series] = {}
-        for col in self.input_columns_:
-            s = X[col]
-            if col in self.categories_:
-                text = _as_text(s)
-                dtype = pd.CategoricalDtype(self.categories_[col])
-                out[col] = pd.Series(pd.Categorical(text, dtype=dtype), index=X.index)
-                continue
-            v = pd.to_numeric(s, errors="coerce").astype(float)
-            codes = self.sentinels_.get(col)
-            if codes and self.sentinels_to_nan:
-                is_code = v.isin(codes)
+        numeric = [c for c in self.input_columns_ if c not in self.categories_]
+        names = [*numeric, *(c + SPECIAL_SUFFIX for c in self.specials_)]
+        # One column-major float block: the frame wraps it without a consolidating copy.
+        block = np.empty((len(X), len(names)), dtype=float, order="F")
+        for j, col in enumerate(numeric):
+            v = pd.to_numeric(X[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            codes = self.sentinels_.get(col) if self.sentinels_to_nan else None
+            if codes:
+                is_code = np.isin(v, codes)
                 if col in self.specials_:
-                    specials[col + SPECIAL_SUFFIX] = v.where(is_code)
-                v = v.mask(is_code)
-            out[col] = v
-        out.update(specials)
-        return pd.DataFrame(out, index=X.index)[self.feature_names_]
+                    k = len(numeric) + self.specials_.index(col)
+                    block[:, k] = np.where(is_code, v, np.nan)
+                v = np.where(is_code, np.nan, v)
+            block[:, j] = v
+        out = pd.DataFrame(block, index=X.index, columns=names, copy=False)
+        for col in self.categories_:
+            values = _to_categorical(X[col], pd.CategoricalDtype(self.categories_[col]))
+            out.insert(self.input_columns_.index(col), col, values)
+        return out
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         return np.asarray(self.feature_names_, dtype=object)

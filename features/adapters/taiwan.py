@@ -1,7 +1,7 @@
 """The UCI Taiwan credit card file (Yeh & Lien 2009) as canonical tables plus its own labels.
 
 Mapping and quirks are documented in ``features/adapters/README.md``. SEX, AGE, MARRIAGE and
-EDUCATION are dropped: protected attributes (and a proxy) never reach a model.
+EDUCATION are dropped: protected attributes and a proxy, and the contract has no applicant age.
 """
 
 from __future__ import annotations

@@ -177,3 +177,16 @@ def test_sentinels_can_be_kept_for_the_scorecard(table):
 def test_preparer_clones_with_its_parameters():
     prep = TablePreparer(id="cid", exclude=("x",), special_indicators=False)
     assert clone(prep).get_params()["exclude"] == ("x",)
+
+
+def test_category_columns_match_text_columns_by_spelling():
+    fit = pd.DataFrame({"grade": pd.Categorical([1, 2, 1, 2]), "x": [0.0, 1.0, 2.0, 3.0]})
+    prep = TablePreparer().fit(fit)
+    assert prep.categories_ == {"grade": ["1", "2"]}
+    as_text = prep.transform(pd.DataFrame({"grade": ["2", "3", None], "x": [1.0, 2.0, 3.0]}))
+    as_category = prep.transform(
+        pd.DataFrame({"grade": pd.Categorical([2, 3, None]), "x": [1.0, 2.0, 3.0]})
+    )
+    assert as_text["grade"].tolist()[0] == as_category["grade"].tolist()[0] == "2"
+    assert as_text["grade"].isna().tolist() == as_category["grade"].isna().tolist()
+    assert as_category["grade"].isna().tolist() == [False, True, True]

@@ -126,6 +126,21 @@ def test_without_time_the_split_is_stratified(frame):
     assert res.params["split"] == "stratified"
     assert len(res.y_test) == 600  # 20 % of 3000
     assert abs(res.y_test.sum() - 0.2 * frame["default"].sum()) <= 1
+    assert res.params["cv_folds"] == 5  # LightGBM cross-fitted on the training rows
+    assert len(res.params["best_iteration"].split(",")) == 5
+
+
+def test_age_is_held_monotone_and_cannot_be_flipped(frame):
+    rng = np.random.default_rng(7)
+    aged = frame.drop(columns="as_of").assign(age=rng.uniform(20, 90, len(frame)), SEX="F")
+    res = train_model(aged, "default", "customer_id", n_estimators=ROUNDS)
+    assert res.params["age_constrained"] == "age"
+    assert "SEX" in res.roles["dropped"]
+    rows = aged.drop(columns="default").iloc[[0] * 30].assign(age=np.linspace(18, 100, 30))
+    pd_by_age = res.scorer.score_frame(rows, reasons=False)["pd"].to_numpy()
+    assert (np.diff(pd_by_age) <= 1e-12).all()  # the elderly are never scored riskier
+    with pytest.raises(ValueError, match="risk may not rise with age"):
+        train_model(aged, "default", "customer_id", monotone={"age": 1}, n_estimators=ROUNDS)
 
 
 def test_a_non_binary_target_is_refused_with_a_hint(frame):
