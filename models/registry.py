@@ -162,7 +162,8 @@ def compare_on_test_frame(
         aucs = []
         for version in (challenger.version, champion_version):
             scorer = load_scorer(client, name, version, tmp)
-            aucs.append(float(roc_auc_score(y, scorer.score_frame(features)["pd"])))
+            pd_ = scorer.score_frame(features, reasons=False)["pd"]
+            aucs.append(float(roc_auc_score(y, pd_)))
     return aucs[0], aucs[1]
 
 

@@ -6,6 +6,7 @@ runs, and the scorer as a registered pyfunc version aliased `challenger`.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import tempfile
 from collections.abc import Callable
@@ -90,16 +91,26 @@ def log_scorer(
     registered_model_name: str | None = None,
     name: str = SCORER_NAME,
 ):
-    """Log the scorer as a pyfunc in the active run (optionally registering it); ModelInfo out."""
-    return mlflow.pyfunc.log_model(
-        name=name,
-        python_model=scorer,
-        signature=scorer_signature(scorer),
-        input_example=input_example(example_frame, scorer),
-        pip_requirements=pip_requirements(),
-        code_paths=CODE_PATHS,
-        registered_model_name=registered_model_name,
-    )
+    """Log the scorer as a pyfunc in the active run (optionally registering it); ModelInfo out.
+
+    MLflow warns that a Python object is pickled: the object is our own `CreditScorer`, loaded
+    only from this project's registry, so that one warning is silenced here.
+    """
+    pyfunc_log = logging.getLogger("mlflow.pyfunc")
+    level = pyfunc_log.level
+    pyfunc_log.setLevel(logging.ERROR)
+    try:
+        return mlflow.pyfunc.log_model(
+            name=name,
+            python_model=scorer,
+            signature=scorer_signature(scorer),
+            input_example=input_example(example_frame, scorer),
+            pip_requirements=pip_requirements(),
+            code_paths=CODE_PATHS,
+            registered_model_name=registered_model_name,
+        )
+    finally:
+        pyfunc_log.setLevel(level)
 
 
 def _finite(metrics: dict[str, float]) -> dict[str, float]:

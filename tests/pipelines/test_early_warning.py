@@ -68,7 +68,8 @@ def test_new_delinquency_needs_30dpd_now_and_no_earlier_30dpd_month():
 
 def test_payment_ratio_falling_compares_two_features_with_an_offset():
     current = frame(
-        payment_ratio_3m=[0.8, 0.81, np.nan, 0.5], payment_ratio_12m=[0.9, 0.9, 0.9, np.nan]
+        payment_ratio_3m=[0.8, 0.81, np.nan, 0.5, 2.0],
+        payment_ratio_12m=[0.9, 0.9, 0.9, np.nan, 2.5],  # C4 pays twice what is due: no signal
     )
     assert fired(current, rule="payment_ratio_falling") == {
         "C0": {"payment_ratio_3m": 0.8, "payment_ratio_12m": 0.9}
