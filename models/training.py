@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,24 +248,20 @@ def train_model(
             lgbm.fit(X.iloc[fit_rows], y[fit_rows])
     del X_tr, X_va
     t_ca = data[time_col].to_numpy()[split.calib] if time_col else None
-    with _timed(timings, "calibrate"):
-        X_te = X.iloc[split.test]
-        raw_ca, raw_te = lgbm.decision_function(X.iloc[split.calib]), lgbm.decision_function(X_te)
-        calibrator = PDCalibrator(method="auto").fit(raw_ca, y_ca, time=t_ca)
-        pd_test = _floor(calibrator.predict(raw_te))
-        raw_ref = lgbm.decision_function(X.iloc[split.train[reference]])
-        pd_train = _floor(calibrator.predict(raw_ref))
-
-    with _timed(timings, "scorecard"):
-        scorecard = WOEScorecard(monotone=mono).fit(
-            _scorecard_matrix(preparer, data, X, split.train[sc_rows]), y_tr[sc_rows]
+    # The scorecard challenger (mostly single-threaded) runs beside the champion's predictions.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        challenger_job = pool.submit(
+            _fit_challenger, preparer, data, X, split, sc_rows, y, t_ca, mono, timings
         )
-        sc_raw_ca, sc_raw_te = (
-            scorecard.decision_function(_scorecard_matrix(preparer, data, X, idx))
-            for idx in (split.calib, split.test)
-        )
-        sc_calibrator = PDCalibrator(method="auto").fit(sc_raw_ca, y_ca, time=t_ca)
-        sc_pd_test = _floor(sc_calibrator.predict(sc_raw_te))
+        with _timed(timings, "calibrate"):
+            X_te = X.iloc[split.test]
+            raw_ca = lgbm.decision_function(X.iloc[split.calib])
+            raw_te = lgbm.decision_function(X_te)
+            calibrator = PDCalibrator(method="auto").fit(raw_ca, y_ca, time=t_ca)
+            pd_test = _floor(calibrator.predict(raw_te))
+            raw_ref = lgbm.decision_function(X.iloc[split.train[reference]])
+            pd_train = _floor(calibrator.predict(raw_ref))
+        scorecard, sc_calibrator, sc_pd_test = challenger_job.result()
 
     with _timed(timings, "validate"):
         champion = evaluate("lightgbm", y_te, pd_test, scale, seed)
@@ -330,6 +327,22 @@ def train_model(
         scorecard_model=scorecard,
         timings=timings,
     )
+
+
+def _fit_challenger(preparer, data, X, split: Split, sc_rows, y, t_calib, mono, timings):
+    """Fit the WOE scorecard on the training sample and calibrate it on the calibration rows;
+    (scorecard, calibrator, floored test PDs) out."""
+    with _timed(timings, "scorecard"):
+        train_rows = split.train[sc_rows]
+        scorecard = WOEScorecard(monotone=mono).fit(
+            _scorecard_matrix(preparer, data, X, train_rows), y[train_rows]
+        )
+        raw_calib, raw_test = (
+            scorecard.decision_function(_scorecard_matrix(preparer, data, X, idx))
+            for idx in (split.calib, split.test)
+        )
+        calibrator = PDCalibrator(method="auto").fit(raw_calib, y[split.calib], time=t_calib)
+        return scorecard, calibrator, _floor(calibrator.predict(raw_test))
 
 
 def _labelled_rows(frame: pd.DataFrame, target: str) -> pd.DataFrame:
