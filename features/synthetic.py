@@ -17,9 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.schemas import STATEMENT_AMOUNTS
+from features.schemas import EVENT_TYPES, SEGMENTS, STATEMENT_AMOUNTS
 
-SEGMENTS = ("corporate", "sme", "retail")
 INDUSTRIES = (
     "agriculture",
     "manufacturing",
@@ -35,9 +34,7 @@ INDUSTRIES = (
     "energy",
 )
 REGIONS = ("north", "south", "east", "west", "central", "coastal", "mountain", "capital")
-EVENT_TYPES = ("lawsuit", "enforcement", "complaint", "negative_news", "restructuring")
 DEFAULT_REASONS = ("90dpd", "bankruptcy")
-TABLES = ("customers", "financial_statements", "repayments", "events", "defaults")
 
 CORPORATE, SME, RETAIL = 0, 1, 2
 BURN_IN_MONTHS = 6

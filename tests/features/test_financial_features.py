@@ -9,12 +9,9 @@ import pandas as pd
 import pytest
 
 from features.financial import financial_features
+from features.schemas import STATEMENT_AMOUNTS
 
-COLUMNS = [
-    "customer_id", "period_end", "published_on", "revenue", "ebit", "interest_expense",
-    "net_income", "total_assets", "total_liabilities", "current_assets", "current_liabilities",
-    "cash", "equity", "inventory",
-]  # fmt: skip
+COLUMNS = ["customer_id", "period_end", "published_on", *STATEMENT_AMOUNTS]
 NAN = float("nan")
 ROWS = [
     ("X", "2021-09-30", "2021-11-01", 1000, 100, 20, 50, 2000, 1000, 600, 300, 100, 1000, 200),

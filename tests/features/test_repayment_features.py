@@ -7,16 +7,9 @@ import pandas as pd
 import pytest
 
 from features.repayment import last_closed_month, month_columns, month_index, repayment_features
+from features.schemas import SCHEMAS
 
-COLUMNS = [
-    "customer_id",
-    "month",
-    "credit_limit",
-    "balance",
-    "amount_due",
-    "amount_paid",
-    "days_past_due",
-]
+COLUMNS = list(SCHEMAS["repayments"].columns)
 
 
 def frame(rows: list[tuple]) -> pd.DataFrame:

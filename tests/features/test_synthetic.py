@@ -7,40 +7,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from features.schemas import STATEMENT_AMOUNTS
-from features.synthetic import (
-    DEFAULT_REASONS,
-    EVENT_TYPES,
-    SEGMENTS,
-    TABLES,
-    generate_book,
-    summarise_book,
-)
+from features.schemas import EVENT_TYPES, SCHEMAS, SEGMENTS, TABLES
+from features.synthetic import DEFAULT_REASONS, generate_book, summarise_book
 
 START = pd.Timestamp("2021-01-01")
 MONTHS = 48
-COLUMNS = {
-    "customers": [
-        "customer_id",
-        "segment",
-        "industry",
-        "region",
-        "onboarded_on",
-        "founded_on",
-    ],
-    "financial_statements": ["customer_id", "period_end", "published_on", *STATEMENT_AMOUNTS],
-    "repayments": [
-        "customer_id",
-        "month",
-        "credit_limit",
-        "balance",
-        "amount_due",
-        "amount_paid",
-        "days_past_due",
-    ],
-    "events": ["customer_id", "occurred_on", "type", "severity"],
-    "defaults": ["customer_id", "defaulted_on", "reason"],
-}
+COLUMNS = {name: list(schema.columns) for name, schema in SCHEMAS.items()}  # the contract
 DATES = {"onboarded_on", "founded_on", "period_end", "published_on", "month", "occurred_on"}
 DATES |= {"defaulted_on"}
 CATEGORIES = {"segment": SEGMENTS, "type": EVENT_TYPES, "reason": DEFAULT_REASONS}
