@@ -9,24 +9,39 @@ contribution matrix.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
+from models.prepare import SPECIAL_SUFFIX
+
 K = 5
 REASON_KEYS = ("feature", "text", "value", "contribution")
 
 
+def plain_name(name: str) -> str:
+    """A column name as words for reason codes of flat tables: snake_case and CamelCase split,
+    capitalised words after the first lowered (acronyms kept), a special-code column said so."""
+    special = name.endswith(SPECIAL_SUFFIX)
+    base = name[: -len(SPECIAL_SUFFIX)] if special else name
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Za-z])(?=[0-9])", " ", base.replace("_", " "))
+    words = spaced.split() or [name]
+    words[1:] = [w if w.isupper() else w.lower() for w in words[1:]]
+    text = " ".join(words)
+    return f"{text} (special code)" if special else text
+
+
 def _texts(names: list[str], reason_text: Callable[[str], str] | None) -> np.ndarray:
-    """Reason text per feature, the feature name where the callable has none."""
+    """Reason text per feature; the column name as words where the callable has none."""
     out = []
     for name in names:
         try:
-            text = reason_text(name) if reason_text is not None else name
+            text = reason_text(name) if reason_text is not None else None
         except KeyError:
-            text = name
-        out.append(text or name)
+            text = None
+        out.append(text or plain_name(name))
     return np.asarray(out, dtype=object)
 
 

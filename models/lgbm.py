@@ -191,7 +191,13 @@ class LGBMPDClassifier(ClassifierMixin, BaseEstimator):
     def _cross_fit(self, params, X: pd.DataFrame, y: np.ndarray) -> None:
         if self.cv_folds < 2:
             raise ValueError("cv_folds must be at least 2 when no eval_set is given")
-        folds = StratifiedKFold(self.cv_folds, shuffle=True, random_state=self.seed)
+        n_folds = min(self.cv_folds, int(min(y.sum(), len(y) - y.sum())))  # rare defaults
+        if n_folds < 2:
+            raise ValueError(
+                "cross-fitting needs at least 2 defaults and 2 non-defaults; "
+                f"got {int(y.sum())} of {len(y)} rows defaulted"
+            )
+        folds = StratifiedKFold(n_folds, shuffle=True, random_state=self.seed)
         self.oof_raw_ = np.empty(len(y))
         self.evals_result_, self.fold_iterations_, texts = {}, [], []
         for k, (tr, va) in enumerate(folds.split(np.zeros(len(y)), y)):

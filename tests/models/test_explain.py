@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.explain import ReasonExplainer, ScorecardReasons, top_k
+from models.explain import ReasonExplainer, ScorecardReasons, plain_name, top_k
 from models.lgbm import LGBMPDClassifier
 
 
@@ -134,3 +134,12 @@ def test_scorecard_reasons_are_points_lost():
         expected = lost.iloc[i][lost.iloc[i] > 0].sort_values(ascending=False)
         assert [r["feature"] for r in row] == list(expected.index)
         assert [r["contribution"] for r in row] == pytest.approx(list(expected.values))
+
+
+def test_flat_table_columns_read_as_words_in_reasons():
+    assert plain_name("NumberOfTime30-59DaysPastDueNotWorse") == (
+        "Number of time 30-59 days past due not worse"
+    )
+    assert plain_name("LIMIT_BAL") == "LIMIT BAL"  # acronyms kept
+    assert plain_name("DebtRatio") == "Debt ratio"
+    assert plain_name("late_count_special") == "late count (special code)"

@@ -79,6 +79,16 @@ def test_cross_fit_keeps_out_of_fold_scores(data):
         LGBMPDClassifier(**FAST, cv_folds=1).fit(X, y)
 
 
+def test_rare_defaults_mean_fewer_folds_and_too_few_a_clear_error(data):
+    X, y = data
+    rare = np.zeros_like(y)
+    rare[np.flatnonzero(y)[:3]] = 1  # three defaults: three folds
+    assert len(LGBMPDClassifier(**FAST).fit(X, rare).fold_iterations_) == 3
+    rare[np.flatnonzero(rare)[:2]] = 0
+    with pytest.raises(ValueError, match="at least 2 defaults"):
+        LGBMPDClassifier(**FAST).fit(X, rare)
+
+
 def test_eval_set_is_used_for_early_stopping(data):
     X, y = data
     model = LGBMPDClassifier(**FAST).fit(X.iloc[:600], y[:600], eval_set=(X.iloc[600:], y[600:]))
