@@ -118,6 +118,14 @@ def train(
     the scorer as the new `challenger`.
 
     From feature snapshots (default) or from any flat table with --data FILE --target COL.
+
+    Split: out of time with --time (and for snapshots); otherwise 5-fold cross-fitted LightGBM.
+
+    Ids, text columns, sentinel codes and missing values need no work.
+
+    Protected attributes (sex, marital status, race, ...) are dropped.
+
+    Age is kept only with risk held non-increasing in it (Regulation B); --exclude it to drop it.
     """
     if data is not None and snapshots is not None:
         raise typer.BadParameter("give either --snapshots or --data, not both")
