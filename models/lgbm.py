@@ -43,7 +43,11 @@ CV_FOLDS = 5
 def average_boosters(model_strings: list[str]) -> str:
     """One LightGBM model text whose raw score (and TreeSHAP contributions) is the mean of the
     given models': their trees side by side, leaf values divided by their number. The models must
-    share features and objective (fold models of one fit do)."""
+    share features and objective (fold models of one fit do); linear trees and random forests
+    are refused (their outputs are not only leaf values)."""
+    for text in model_strings:
+        if "is_linear=1" in text or "average_output" in text:
+            raise ValueError("average_boosters needs plain gradient-boosted trees")
     k = len(model_strings)
     head = model_strings[0].partition("\nTree=")[0]
     head = "\n".join(line for line in head.split("\n") if not line.startswith("tree_sizes="))
@@ -165,6 +169,7 @@ class LGBMPDClassifier(ClassifierMixin, BaseEstimator):
             self.booster_ = booster
             self.best_iteration_ = int(booster.best_iteration or booster.current_iteration())
             self.fold_iterations_ = [self.best_iteration_]
+            self.__dict__.pop("oof_raw_", None)  # from an earlier cross-fit
         else:
             self._cross_fit(params, X, y)
         self.classes_ = np.array([0, 1])

@@ -74,7 +74,7 @@ def sentinel_codes(values: pd.Series) -> list[float]:
     rows (e.g. 96/98 in Give Me Some Credit's past-due counts).
     """
     x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    x = x[~np.isnan(x)]
+    x = x[np.isfinite(x)]
     if x.size == 0:
         return []
     below = x[x < 0]

@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from models.prepare import sentinel_codes
 from models.scaling import BASE_ODDS, BASE_SCORE, PDO, factor_offset
 
-PARALLEL_CELLS, PARALLEL_JOBS = 1_000_000, 2  # bin variables in 2 processes on large inputs
+PARALLEL_CELLS, PARALLEL_JOBS = 1_000_000, 2  # bin variables in 2 threads on large inputs
 TRENDS = {1: "ascending", -1: "descending"}  # default rate over the value, as optbinning says
 WOE_METRICS = {"metric": "woe", "metric_special": "empirical", "metric_missing": "empirical"}
 
@@ -41,7 +41,7 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
     and codes shared by the same rows in several columns, as Give Me Some Credit's 96/98, make
     collinear WOE columns whose flipped signs cost whole features). Text columns are categorical.
     `monotone` maps feature -> +1/-1: its default rate must rise/fall over the bins. `n_jobs`
-    processes bin the variables (default: 2 from a million cells, else 1).
+    threads bin the variables (default: 2 from a million cells, else 1).
     """
 
     def __init__(

@@ -166,8 +166,8 @@ def _data_summary(data: pd.DataFrame, y: np.ndarray, split: Split, time_col: str
 def _monotone(
     prepared: pd.DataFrame, monotone: Mapping[str, int] | None, required: Mapping[str, int]
 ) -> dict[str, int] | None:
-    """Given constraints on numeric features, plus the preparer's required ones (age), which a
-    caller may not loosen or flip."""
+    """Given constraints on numeric features, plus the preparer's required ones (age): a caller's
+    0 there leaves the requirement in force, the opposite direction is refused."""
     numeric = {c for c in prepared.columns if pd.api.types.is_numeric_dtype(prepared[c])}
     kept = {c: int(d) for c, d in (monotone or {}).items() if c in numeric and int(d) != 0}
     for col, direction in required.items():

@@ -62,6 +62,9 @@ def test_averaged_booster_scores_and_explains_as_the_mean_of_its_models(data):
     contrib = np.mean([b.predict(X, pred_contrib=True) for b in boosters], axis=0)
     assert np.allclose(merged.predict(X, raw_score=True), raw, atol=1e-12)
     assert np.allclose(merged.predict(X, pred_contrib=True), contrib, atol=1e-12)
+    linear = lgb.train({**TINY, "linear_tree": True, "verbosity": -1}, lgb.Dataset(X, y), 3)
+    with pytest.raises(ValueError, match="plain gradient-boosted"):
+        average_boosters([linear.model_to_string()] * 2)
     theirs = shap.TreeExplainer(merged).shap_values(X)
     theirs = theirs[1] if isinstance(theirs, list) else theirs
     assert np.allclose(theirs, contrib[:, :-1], atol=1e-9)

@@ -190,3 +190,10 @@ def test_category_columns_match_text_columns_by_spelling():
     assert as_text["grade"].tolist()[0] == as_category["grade"].tolist()[0] == "2"
     assert as_text["grade"].isna().tolist() == as_category["grade"].isna().tolist()
     assert as_category["grade"].isna().tolist() == [False, True, True]
+
+
+def test_infinite_values_are_not_codes_and_do_not_break_fitting():
+    s = pd.Series([np.inf, 1.0, -np.inf, 2.0] * 10)
+    assert sentinel_codes(s) == []
+    out = TablePreparer().fit_transform(pd.DataFrame({"ratio": s, "n": np.arange(40) % 4}))
+    assert np.isinf(out["ratio"]).sum() == 20
