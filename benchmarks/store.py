@@ -27,6 +27,7 @@ from models.master_scale import MasterScale
 from pipelines.batch import DECISION_COLUMNS, SCORE_COLUMNS, write_scored_run
 from pipelines.early_warning import evaluate_signals, load_rules, roll_up
 from pipelines.policy import decide, load_policy
+from pipelines.store.lifecycle import dedupe_key
 from pipelines.store.testing import POSTGRES_TEST_URL, postgres_available, temporary_store
 
 FEATURES = [
@@ -104,7 +105,7 @@ def bare_rows(scored, decisions, warnings):
         zip([1] * len(decisions), *(decisions[c].tolist() for c in DECISION_COLUMNS), strict=True)
     )
     w = warnings[warnings["level"] != "green"]
-    key = w["customer_id"] + "|" + w["level"] + "|" + w["signals"]
+    key = dedupe_key(w["customer_id"], w["level"], w["signals"])
     warning_rows = list(
         zip(
             w["customer_id"],

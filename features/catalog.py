@@ -11,8 +11,6 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
-import pandas as pd
-
 FAMILIES = ("repayment", "financial", "customer", "events", "market")
 WINDOWS = (3, 6, 12, 24)
 DPD_THRESHOLDS = (30, 60, 90)
@@ -287,8 +285,3 @@ def reason_text(name: str) -> str:
     """Plain-language reason-code text of a feature (the column name, spaced, if unknown)."""
     feature = CATALOG.get(name)
     return feature.description if feature else name.replace("_", " ")
-
-
-def catalog_frame() -> pd.DataFrame:
-    """The catalog as a table (for docs and for the snapshot metadata)."""
-    return pd.DataFrame([asdict(f) for f in CATALOG.values()])

@@ -18,6 +18,16 @@ def customer_codes(ids: pd.Series, population: pd.Series) -> np.ndarray:
     return found.fill_null(-1).to_numpy(zero_copy_only=False)
 
 
+def known_rows(
+    table: pd.DataFrame, date_column: str, customer_ids: pd.Series, as_of: pd.Timestamp
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows of ``customer_ids`` dated before ``as_of`` and each row's customer position."""
+    known = table[(table[date_column] < as_of).to_numpy()]
+    code = customer_codes(known["customer_id"], customer_ids)
+    keep = code >= 0
+    return known[keep], code[keep]
+
+
 def _arrow(ids: pd.Series) -> pa.Array:
     if isinstance(ids.array, pd.arrays.ArrowStringArray):
         return pa.array(ids.array)

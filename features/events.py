@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.customer import customer_codes
+from features.customer import known_rows
 
 WINDOW_MONTHS = 12
 KINDS = {
@@ -23,24 +23,22 @@ def event_features(
     events: pd.DataFrame, customer_ids: pd.Series, as_of: pd.Timestamp
 ) -> pd.DataFrame:
     """Event features of ``customer_ids`` (same order); counts are 0 where a customer has none."""
-    known = events[(events["occurred_on"] < as_of).to_numpy()]
-    code = customer_codes(known["customer_id"], customer_ids)
-    known, code = known[code >= 0], code[code >= 0]
+    known, code = known_rows(events, "occurred_on", customer_ids, as_of)
     n = len(customer_ids)
     kind = known["type"].astype(str).to_numpy()
     occurred = pd.to_datetime(known["occurred_on"]).to_numpy()
     recent = occurred >= np.datetime64(as_of - pd.DateOffset(months=WINDOW_MONTHS))
     days_ago = (np.datetime64(as_of) - occurred) / np.timedelta64(1, "D")
 
+    of_kind = {name: np.isin(kind, types) for name, types in KINDS.items()}
     out: dict[str, np.ndarray] = {}
-    for name, types in KINDS.items():
-        of_kind = np.isin(kind, types)
-        out[f"{name}_12m"] = np.bincount(code[of_kind & recent], minlength=n).astype(float)
+    for name, rows in of_kind.items():
+        out[f"{name}_12m"] = np.bincount(code[rows & recent], minlength=n).astype(float)
     severity = known["severity"].to_numpy(dtype=float, na_value=1.0)
     out["event_severity_12m"] = np.bincount(code[recent], weights=severity[recent], minlength=n)
     for name, kind_name in DAYS_SINCE.items():
-        of_kind = np.isin(kind, KINDS[kind_name])
+        rows = of_kind[kind_name]
         since = np.full(n, np.inf)
-        np.minimum.at(since, code[of_kind], days_ago[of_kind])
+        np.minimum.at(since, code[rows], days_ago[rows])
         out[f"days_since_{name}"] = np.where(np.isinf(since), np.nan, since)
     return pd.DataFrame(out, index=customer_ids.index)

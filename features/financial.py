@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.customer import customer_codes
-from features.repayment import month_index
+from features.customer import known_rows
+from features.repayment import month_index, safe_divide
 
 PRIOR_YEAR_MONTHS = 12
 PRIOR_YEAR_TOLERANCE = 2
@@ -23,13 +23,6 @@ RATIOS = (
     "return_on_assets",
 )
 _KEY = 1 << 20  # month indexes stay far below this
-
-
-def safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """numerator / denominator with NaN where the result is not finite (zero denominators)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.asarray(numerator, dtype=float) / np.asarray(denominator, dtype=float)
-    return np.where(np.isfinite(out), out, np.nan)
 
 
 def ratios(s: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -73,15 +66,13 @@ def financial_features(
     statements: pd.DataFrame, customer_ids: pd.Series, as_of: pd.Timestamp
 ) -> pd.DataFrame:
     """Financial features of ``customer_ids`` (same order); NaN for customers without statements."""
-    known = statements[(statements["published_on"] < as_of).to_numpy()]
-    code = customer_codes(known["customer_id"], customer_ids)
-    known, code = known[code >= 0], code[code >= 0]
+    known, code = known_rows(statements, "published_on", customer_ids, as_of)
     keys = code.astype(np.int64) * _KEY + month_index(known["period_end"])
     order = np.argsort(keys, kind="stable")
     known, code, keys = known.iloc[order], code[order], keys[order]
     latest = np.flatnonzero(np.append(code[1:] != code[:-1], True)) if len(code) else code
     prior = _prior_year(keys, latest)
-    has_prior = prior >= 0
+    prior_row = np.where(prior >= 0, prior, 0)  # row 0 stands in for none; scatter masks it
 
     values = ratios(known)
     n = len(customer_ids)
@@ -96,11 +87,11 @@ def financial_features(
     for name in RATIOS:
         out[name] = scatter(values[name][latest])
     for name in RATIOS:
-        change = values[name][latest] - values[name][np.where(has_prior, prior, 0)]
+        change = values[name][latest] - values[name][prior_row]
         out[f"{name}_change_1y"] = scatter(change, prior)
     revenue = known["revenue"].to_numpy(dtype=float, na_value=np.nan)
     assets = known["total_assets"].to_numpy(dtype=float, na_value=np.nan)[latest]
-    growth = safe_divide(revenue[latest], revenue[np.where(has_prior, prior, 0)]) - 1.0
+    growth = safe_divide(revenue[latest], revenue[prior_row]) - 1.0
     out["revenue_growth_1y"] = scatter(growth, prior)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["log_total_assets"] = scatter(np.where(assets > 0, np.log(assets), np.nan))

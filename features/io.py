@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from features.catalog import CATALOG_VERSION
 from features.schemas import TABLES
 
 REQUIRED_TABLES = ("customers", "financial_statements", "repayments")
@@ -112,10 +113,7 @@ def write_snapshots(df: pd.DataFrame, path: str | Path, metadata: dict | None = 
     Dates and other non-JSON values in ``metadata`` are stored as strings.
     """
     metadata = dict(metadata or {})
-    if "catalog_version" not in metadata:
-        from features.catalog import CATALOG_VERSION
-
-        metadata["catalog_version"] = CATALOG_VERSION
+    metadata.setdefault("catalog_version", CATALOG_VERSION)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(df, preserve_index=False)

@@ -57,14 +57,18 @@ def default_date_of(customer_ids: pd.Series, dates: pd.Series) -> np.ndarray:
     return out
 
 
+def onboarded_before(customers: pd.DataFrame, as_of: pd.Timestamp) -> np.ndarray:
+    """Customers onboarded before ``as_of`` or with no onboarding date (boolean mask)."""
+    onboarded = pd.to_datetime(customers["onboarded_on"])
+    return ((onboarded < as_of) | onboarded.isna()).to_numpy()
+
+
 def performing_population(
     customers: pd.DataFrame, as_of: pd.Timestamp, dates: pd.Series
 ) -> pd.DataFrame:
     """Customers onboarded before ``as_of`` and not in default at ``as_of``."""
-    onboarded = pd.to_datetime(customers["onboarded_on"])
-    joined = (onboarded < as_of) | onboarded.isna()
     defaulted = default_date_of(customers["customer_id"], dates) <= np.datetime64(as_of)
-    return customers[joined.to_numpy() & ~defaulted]
+    return customers[onboarded_before(customers, as_of) & ~defaulted]
 
 
 def label_of(

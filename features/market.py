@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.labels import default_date_of
+from features.labels import default_date_of, onboarded_before
 
 WINDOW_MONTHS = 12
 RATE = "industry_default_rate_12m"
@@ -22,8 +22,7 @@ def industry_default_rates(
     """One row per industry: customers at risk, defaults in the window, and the rate."""
     start = np.datetime64(as_of - pd.DateOffset(months=WINDOW_MONTHS))
     defaulted_on = default_date_of(customers["customer_id"], dates)
-    onboarded = pd.to_datetime(customers["onboarded_on"])
-    at_risk = ((onboarded < as_of) | onboarded.isna()).to_numpy() & ~(defaulted_on <= start)
+    at_risk = onboarded_before(customers, as_of) & ~(defaulted_on <= start)
     defaulted = at_risk & (defaulted_on > start) & (defaulted_on <= np.datetime64(as_of))
     frame = pd.DataFrame(
         {

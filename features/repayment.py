@@ -113,9 +113,10 @@ def repayment_matrix(
     )
 
 
-def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+def safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator with NaN where the result is not finite (zero denominators)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.asarray(numerator, dtype=float) / denominator
+        out = np.asarray(numerator, dtype=float) / np.asarray(denominator, dtype=float)
     return np.where(np.isfinite(out), out, np.nan)
 
 
@@ -127,7 +128,10 @@ def _utilisation(balance: np.ndarray, limit: np.ndarray) -> np.ndarray:
 def matrix_features(
     m: RepaymentMatrix, windows: tuple[int, ...] = WINDOWS
 ) -> dict[str, np.ndarray]:
-    """Every repayment feature from the dense matrices (one array per catalog feature)."""
+    """Every repayment feature from the dense matrices (one array per catalog feature).
+
+    Window features come first, shortest window first (the walk's order), then the latest ones.
+    """
     span, n = m.present.shape
     util_last = _utilisation(m.balance[-1], m.credit_limit[-1])
     months = np.zeros(n)
@@ -159,16 +163,15 @@ def matrix_features(
         def mask(values: np.ndarray, filled: np.ndarray = filled) -> np.ndarray:
             return np.where(filled, values, np.nan)
 
-        util_mean = _divide(util_sum, util_n)
+        util_mean = safe_divide(util_sum, util_n)
         out[f"days_past_due_max_{k}m"] = mask(dpd_max)
         for t in DPD_THRESHOLDS:
             out[f"months_{t}dpd_{k}m"] = mask(over[t])
-        out[f"payment_ratio_{k}m"] = mask(_divide(paid, due))
+        out[f"payment_ratio_{k}m"] = mask(safe_divide(paid, due))
         out[f"utilisation_mean_{k}m"] = mask(util_mean)
         out[f"utilisation_trend_{k}m"] = mask(util_last - util_mean)
         out[f"utilisation_spikes_{k}m"] = mask(spikes)
-        out[f"balance_growth_{k}m"] = mask(_divide(m.balance[-1], m.balance[j]) - 1.0)
-    out = {name: out[name] for name in _window_names(windows)}
+        out[f"balance_growth_{k}m"] = mask(safe_divide(m.balance[-1], m.balance[j]) - 1.0)
 
     any_present = months > 0
     latest = span - 1 - np.argmax(m.present[::-1], axis=0)
@@ -185,24 +188,6 @@ def matrix_features(
     )
     out["credit_limit_latest"] = np.where(any_present, m.credit_limit[latest, columns], np.nan)
     return {name: values.astype(float, copy=False) for name, values in out.items()}
-
-
-def _window_names(windows: tuple[int, ...]) -> list[str]:
-    names = []
-    for w in windows:
-        names.append(f"days_past_due_max_{w}m")
-        names += [f"months_{t}dpd_{w}m" for t in DPD_THRESHOLDS]
-        names += [
-            f"{stem}_{w}m"
-            for stem in (
-                "payment_ratio",
-                "utilisation_mean",
-                "utilisation_trend",
-                "utilisation_spikes",
-                "balance_growth",
-            )
-        ]
-    return names
 
 
 def repayment_features(

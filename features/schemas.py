@@ -26,10 +26,10 @@ import pandera.pandas as pa
 import pyarrow as pa_arrow
 import pyarrow.compute as pc
 
-SEGMENTS = ("corporate", "sme", "retail")
+from features.customer import SEGMENTS
+
 EVENT_TYPES = ("lawsuit", "enforcement", "complaint", "negative_news", "restructuring")
 TABLES = ("customers", "financial_statements", "repayments", "events", "defaults")
-CHILD_TABLES = ("financial_statements", "repayments", "events", "defaults")
 KEYS: dict[str, tuple[str, ...]] = {
     "customers": ("customer_id",),
     "financial_statements": ("customer_id", "period_end"),

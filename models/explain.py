@@ -18,7 +18,6 @@ import pandas as pd
 from models.prepare import SPECIAL_SUFFIX
 
 K = 5
-REASON_KEYS = ("feature", "text", "value", "contribution")
 
 
 def plain_name(name: str) -> str:
@@ -83,9 +82,11 @@ def _gather_values(X: pd.DataFrame, names: list[str], idx: np.ndarray) -> np.nda
 class _TopReasons:
     """Shared output shapes over a (rows x features) matrix of risk contributions."""
 
-    feature_names: list[str]
-    k: int
-    texts_: np.ndarray
+    def __init__(self, feature_names: list[str], reason_text: Callable[[str], str] | None, k: int):
+        self.feature_names = list(feature_names)
+        self.reason_text = reason_text
+        self.k = k
+        self.texts_ = _texts(self.feature_names, reason_text)
 
     def contributions(self, X) -> np.ndarray:
         raise NotImplementedError
@@ -151,12 +152,9 @@ class ReasonExplainer(_TopReasons):
         k: int = K,
         num_iteration: int | None = None,
     ):
+        super().__init__(feature_names, reason_text, k)
         self.booster = booster
-        self.feature_names = list(feature_names)
-        self.reason_text = reason_text
-        self.k = k
         self.num_iteration = num_iteration
-        self.texts_ = _texts(self.feature_names, reason_text)
 
     def contributions(self, X, with_bias: bool = False) -> np.ndarray:
         """TreeSHAP contributions (rows x features, log-odds), bias last when `with_bias`."""
@@ -169,11 +167,8 @@ class ScorecardReasons(_TopReasons):
     """Reasons from a `WOEScorecard`: points lost against each feature's best bin."""
 
     def __init__(self, scorecard, reason_text: Callable[[str], str] | None = None, k: int = K):
+        super().__init__(scorecard.features_, reason_text, k)
         self.scorecard = scorecard
-        self.feature_names = list(scorecard.features_)
-        self.reason_text = reason_text
-        self.k = k
-        self.texts_ = _texts(self.feature_names, reason_text)
 
     def contributions(self, X) -> np.ndarray:
         """Points lost per row and kept feature (>= 0; larger = more risk)."""

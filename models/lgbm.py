@@ -260,7 +260,8 @@ def tune(
     `fixed` holds other LGBMPDClassifier parameters kept the same in every trial.
     """
     import optuna
-    from sklearn.metrics import roc_auc_score
+
+    from models.validation import auc as roc_auc
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -277,7 +278,7 @@ def tune(
             **params, **fixed, seed=seed, monotone_constraints=monotone_constraints
         )
         model.fit(X, y, eval_set=(X_val, y_val))
-        auc = float(roc_auc_score(y_val, model.predict_proba(X_val)[:, 1]))
+        auc = roc_auc(y_val, model.predict_proba(X_val)[:, 1])
         trial.set_user_attr("best_iteration", model.best_iteration_)
         if callback is not None:
             callback(trial.number, params, auc)

@@ -231,9 +231,8 @@ def normalised_herfindahl(grades: ArrayLike, n_grades: int) -> float:
     return float((h - 1.0 / n_grades) / (1.0 - 1.0 / n_grades))
 
 
-def grade_distribution(grades: ArrayLike, scale: MasterScale | None = None) -> pd.DataFrame:
+def grade_distribution(grades: ArrayLike, scale: MasterScale) -> pd.DataFrame:
     """Table of grade, pd_min, pd_max, n, share over every grade of the scale, best first."""
-    scale = scale if scale is not None else MasterScale.load()
     values = pd.Series(np.asarray(grades, dtype=object).ravel()).dropna()
     unknown = sorted(set(values) - set(scale.grades))
     if unknown:

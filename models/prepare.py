@@ -147,7 +147,8 @@ def _is_number(s: pd.Series) -> bool:
     return pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s)
 
 
-def _is_categorical(s: pd.Series) -> bool:
+def is_text(s: pd.Series) -> bool:
+    """Text-like column (category, object or string dtype): a categorical feature."""
     return (
         isinstance(s.dtype, pd.CategoricalDtype)
         or pd.api.types.is_object_dtype(s)
@@ -205,7 +206,7 @@ def infer_roles(
             report["dropped"][col] = "constant"
         elif drop_protected and _name_key(col) in AGE_ATTRIBUTES and not _is_number(s):
             report["dropped"][col] = "protected attribute (age, not numeric: cannot be constrained)"
-        elif _is_categorical(s):
+        elif is_text(s):
             n_levels = s.nunique()
             if n_levels > max(50, 0.5 * len(s)):
                 report["dropped"][col] = f"id-like text ({n_levels} distinct values)"

@@ -12,6 +12,7 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -56,6 +57,15 @@ class Decision:
     def champion(self) -> str | None:
         """The champion version right after this decision."""
         return self.version if self.promoted else self.previous_champion
+
+
+def ensure_experiment(client: MlflowClient, name: str, artifact_root: Path | None = None) -> str:
+    """The experiment's id, created (with artifacts under ``artifact_root/name``) if absent."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = (Path(artifact_root).resolve() / name).as_uri() if artifact_root else None
+    return client.create_experiment(name, artifact_location=location)
 
 
 def register_challenger(
@@ -181,10 +191,7 @@ def load_scorer(client: MlflowClient, name: str, version: str, dst: str | None =
 
 def record_decision(client: MlflowClient, decision: Decision) -> str:
     """Write one decision as a finished run in the governance experiment; returns the run id."""
-    experiment = client.get_experiment_by_name(GOVERNANCE_EXPERIMENT)
-    experiment_id = (
-        experiment.experiment_id if experiment else client.create_experiment(GOVERNANCE_EXPERIMENT)
-    )
+    experiment_id = ensure_experiment(client, GOVERNANCE_EXPERIMENT)
     verb = "promote" if decision.promoted else "refuse"
     run = client.create_run(
         experiment_id,

@@ -16,20 +16,12 @@ from optbinning import BinningProcess
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
-from models.prepare import sentinel_codes
+from models.prepare import is_text, sentinel_codes
 from models.scaling import BASE_ODDS, BASE_SCORE, PDO, factor_offset
 
 PARALLEL_CELLS, PARALLEL_JOBS = 1_000_000, 2  # bin variables in 2 threads on large inputs
 TRENDS = {1: "ascending", -1: "descending"}  # default rate over the value, as optbinning says
 WOE_METRICS = {"metric": "woe", "metric_special": "empirical", "metric_missing": "empirical"}
-
-
-def _is_text(s: pd.Series) -> bool:
-    return (
-        isinstance(s.dtype, pd.CategoricalDtype)
-        or pd.api.types.is_object_dtype(s)
-        or pd.api.types.is_string_dtype(s)
-    )
 
 
 class WOEScorecard(ClassifierMixin, BaseEstimator):
@@ -111,7 +103,7 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
         if np.isnan(y).any() or not np.isin(y, (0.0, 1.0)).all():
             raise ValueError("y must be 0/1 with no missing labels; drop unmatured rows first")
         self.variables_ = [str(c) for c in X.columns]
-        self.categorical_ = [c for c in self.variables_ if _is_text(X[c])]
+        self.categorical_ = [c for c in self.variables_ if is_text(X[c])]
         fit_params = self._fit_params(X)
         self.special_codes_ = {
             c: [float(v) for v in p["special_codes"]]

@@ -7,7 +7,6 @@ or first use), never per request. `score_frame` is the same path without MLflow 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -99,7 +98,7 @@ class CreditScorer(mlflow.pyfunc.PythonModel):
 
     def contributions(self, prepared: pd.DataFrame) -> np.ndarray:
         """TreeSHAP log-odds contributions (last column the bias) of prepared rows."""
-        return self._build()["booster"].predict(prepared, pred_contrib=True)
+        return self._build()["explainer"].contributions(prepared, with_bias=True)
 
     def pd_of(self, prepared: pd.DataFrame) -> np.ndarray:
         """Calibrated PD (floored) of prepared rows."""
@@ -138,8 +137,3 @@ def pip_requirements() -> list[str]:
         except PackageNotFoundError:
             continue
     return pins
-
-
-def parse_reasons(value: str) -> list[dict[str, Any]]:
-    """Decode the `reasons` JSON string of one scored row."""
-    return json.loads(value)

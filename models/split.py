@@ -69,7 +69,8 @@ def out_of_time_split(
     t = pd.to_datetime(pd.Series(np.asarray(time))).to_numpy()
     yv = np.asarray(y, dtype=float)
     keep = _labelled(yv)
-    dates, counts = np.unique(t[keep], return_counts=True)
+    t_keep = t[keep]
+    dates, counts = np.unique(t_keep, return_counts=True)
     if len(dates) < 3 + 2 * gap_dates:
         raise ValueError(
             f"an out-of-time split needs at least {3 + 2 * gap_dates} labelled as-of dates, "
@@ -82,17 +83,15 @@ def out_of_time_split(
     test_dates = dates[-n_test:]
     valid_dates = dates[head - n_valid : head]
     train_dates = dates[: head - n_valid - gap_dates]
-    part = {
-        "train": keep[np.isin(t[keep], train_dates)],
-        "test": keep[np.isin(t[keep], test_dates)],
-    }
-    valid, calib = _halve(keep[np.isin(t[keep], valid_dates)], yv, seed)
+    valid, calib = _halve(keep[np.isin(t_keep, valid_dates)], yv, seed)
     as_dates = {
         "train": list(pd.to_datetime(train_dates)),
         "valid": list(pd.to_datetime(valid_dates)),
         "test": list(pd.to_datetime(test_dates)),
     }
-    return Split(part["train"], valid, calib, part["test"], as_dates)
+    train = keep[np.isin(t_keep, train_dates)]
+    test = keep[np.isin(t_keep, test_dates)]
+    return Split(train, valid, calib, test, as_dates)
 
 
 def stratified_split(

@@ -20,7 +20,12 @@ from mlflow.tracking import MlflowClient
 from mlflow.types.schema import AnyType, ColSpec, Schema
 
 from models import report
-from models.registry import TARGET_TAG, TEST_FRAME_ARTIFACT, register_challenger
+from models.registry import (
+    TARGET_TAG,
+    TEST_FRAME_ARTIFACT,
+    ensure_experiment,
+    register_challenger,
+)
 from models.scorer import ID, CreditScorer, pip_requirements
 from models.training import TrainingResult
 
@@ -49,20 +54,15 @@ def connect(tracking_uri: str, registry_uri: str | None = None) -> MlflowClient:
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri or tracking_uri)
 
 
-def ensure_experiment(client: MlflowClient, name: str, artifact_root: Path | None = None) -> str:
-    """The experiment's id, created (with artifacts under ``artifact_root/name``) if absent."""
-    experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    location = (Path(artifact_root).resolve() / name).as_uri() if artifact_root else None
-    return client.create_experiment(name, artifact_location=location)
+def _raw_columns(scorer: CreditScorer) -> list[str]:
+    """The id column, then every raw column the scorer reads (each once)."""
+    return list(dict.fromkeys([scorer.id_col or ID, *scorer.input_columns]))
 
 
 def scorer_signature(scorer: CreditScorer) -> ModelSignature:
     """Inputs: the id and every raw model column, all optional and of any type (ints, floats,
     strings or categories are accepted as they come); outputs: the scorer's columns."""
-    columns = [c for c in dict.fromkeys([scorer.id_col or ID, *scorer.input_columns])]
-    inputs = Schema([ColSpec(AnyType(), c, required=False) for c in columns])
+    inputs = Schema([ColSpec(AnyType(), c, required=False) for c in _raw_columns(scorer)])
     outputs = Schema(
         [
             ColSpec("string", ID, required=False),
@@ -77,8 +77,8 @@ def scorer_signature(scorer: CreditScorer) -> ModelSignature:
 
 def input_example(frame: pd.DataFrame, scorer: CreditScorer, rows: int = EXAMPLE_ROWS):
     """A few raw rows (categories as text) that show callers the expected layout."""
-    columns = [c for c in [scorer.id_col or ID, *scorer.input_columns] if c in frame.columns]
-    example = frame[list(dict.fromkeys(columns))].head(rows).copy()
+    columns = [c for c in _raw_columns(scorer) if c in frame.columns]
+    example = frame[columns].head(rows).copy()
     for column in example.columns:
         if isinstance(example[column].dtype, pd.CategoricalDtype):
             example[column] = example[column].astype(object)

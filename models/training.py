@@ -12,12 +12,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import train_test_split
 
+from features.build import ID, TIME
+from features.catalog import CATALOG, monotone_constraints, reason_text
+from features.labels import LABEL
 from models import validation as v
 from models.calibration import PDCalibrator
 from models.lgbm import LGBMPDClassifier, tune
@@ -31,7 +34,6 @@ from models.split import Split, make_split
 SHAP_SAMPLE = 2000
 SCORECARD_MAX_ROWS = 50_000
 PSI_REFERENCE_ROWS = 50_000
-SNAPSHOT_ID, SNAPSHOT_TIME, SNAPSHOT_LABEL = "customer_id", "as_of", "default_flag"
 
 
 @dataclass
@@ -102,10 +104,11 @@ def _binary_target(series: pd.Series, name: str) -> np.ndarray:
     return y
 
 
-def grade_table(y: np.ndarray, pd_: np.ndarray, scale: MasterScale) -> pd.DataFrame:
+def grade_table(
+    y: np.ndarray, pd_: np.ndarray, grades: np.ndarray, scale: MasterScale
+) -> pd.DataFrame:
     """Per grade (every grade of the scale, best first): count, share, mean PD, default rate and
     the Jeffreys test with its traffic light (grades without customers have no test)."""
-    grades = scale.grade_of(pd_)
     jeff = v.jeffreys_by_grade(
         pd.DataFrame({"grade": grades, "pd": pd_, "y": y}), grades=scale.grades
     ).set_index("grade")
@@ -123,7 +126,7 @@ def evaluate(
     """Basel/ECB validation set of one model's calibrated PDs on the test rows."""
     metrics = v.summary_metrics(y, pd_, n_boot=200, seed=seed)
     grades = scale.grade_of(pd_)
-    grades_t = grade_table(y, pd_, scale)
+    grades_t = grade_table(y, pd_, grades, scale)
     binom = v.binomial_test(int(y.sum()), len(y), float(np.mean(pd_)))
     hl = v.hosmer_lemeshow(y, pd_)
     red = grades_t.loc[grades_t["light"] == "red", "grade"].tolist()
@@ -369,8 +372,6 @@ def _subsample(y: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
     """Positions of at most ``max_rows`` rows, stratified by y (all rows when fewer)."""
     if len(y) <= max_rows:
         return np.arange(len(y))
-    from sklearn.model_selection import train_test_split
-
     keep, _ = train_test_split(
         np.arange(len(y)), train_size=max_rows, random_state=seed, stratify=y
     )
@@ -391,32 +392,23 @@ def _test_frame(data, split, target, id_col, time_col) -> pd.DataFrame:
 
 
 def train_from_snapshots(
-    path: str | Path | pd.DataFrame, tune_trials: int = 0, seed: int = 42, **kwargs: Any
+    frame: pd.DataFrame, tune_trials: int = 0, seed: int = 42, **kwargs: Any
 ) -> TrainingResult:
     """Train on feature snapshots (customer_id, as_of, catalog features, default_flag): out of
     time, catalog monotone constraints and reason texts; only catalog features reach the model."""
-    from features.catalog import CATALOG, monotone_constraints, reason_text
-
-    if isinstance(path, pd.DataFrame):
-        frame = path
-    else:
-        from features.io import read_snapshots
-
-        frame, _metadata = read_snapshots(path)
-    missing = [c for c in (SNAPSHOT_ID, SNAPSHOT_TIME, SNAPSHOT_LABEL) if c not in frame.columns]
+    keys = (ID, TIME, LABEL)
+    missing = [c for c in keys if c not in frame.columns]
     if missing:
         raise KeyError(f"snapshots lack {missing}; build them with `creditrisk features`")
     features = [c for c in frame.columns if c in CATALOG]
-    special = (SNAPSHOT_ID, SNAPSHOT_TIME, SNAPSHOT_LABEL)
-    exclude = [c for c in frame.columns if c not in CATALOG and c not in special]
-    monotone = dict(zip(features, monotone_constraints(features), strict=True))
+    exclude = [c for c in frame.columns if c not in CATALOG and c not in keys]
     return train_model(
         frame,
-        SNAPSHOT_LABEL,
-        id_col=SNAPSHOT_ID,
-        time_col=SNAPSHOT_TIME,
+        LABEL,
+        id_col=ID,
+        time_col=TIME,
         exclude=exclude,
-        monotone=monotone,
+        monotone=dict(zip(features, monotone_constraints(features), strict=True)),
         tune_trials=tune_trials,
         seed=seed,
         reason_texts={c: reason_text(c) for c in features},

@@ -30,7 +30,9 @@ class AUCResult(NamedTuple):
     upper: float
 
 
-class JeffreysResult(NamedTuple):
+class _UnderestimationTest(NamedTuple):
+    """A one-sided test that a PD is not underestimated, with its traffic light."""
+
     defaults: int
     n: int
     pd: float
@@ -38,14 +40,19 @@ class JeffreysResult(NamedTuple):
     confidence: float
     light: str
 
+    @classmethod
+    def of(cls, defaults: int, n: int, pd: float, p_value: float):
+        """The result for a p-value: confidence = 1 - p_value sets the light."""
+        confidence = 1.0 - p_value
+        return cls(int(defaults), int(n), float(pd), p_value, confidence, traffic_light(confidence))
 
-class BinomialResult(NamedTuple):
-    defaults: int
-    n: int
-    pd: float
-    p_value: float
-    confidence: float
-    light: str
+
+class JeffreysResult(_UnderestimationTest):
+    __slots__ = ()
+
+
+class BinomialResult(_UnderestimationTest):
+    __slots__ = ()
 
 
 class HosmerLemeshowResult(NamedTuple):
@@ -245,6 +252,11 @@ def _check_counts(defaults: int, n: int, pd_: float) -> None:
         raise ValueError(f"pd must lie in [0, 1], got {pd_}")
 
 
+def _jeffreys_p_value(defaults, n, pd_mean):
+    """Jeffreys posterior Beta(d + 1/2, n - d + 1/2) CDF at the PD (scalars or arrays)."""
+    return stats.beta.cdf(pd_mean, defaults + 0.5, n - defaults + 0.5)
+
+
 def jeffreys_test(defaults: int, n: int, pd_mean: float) -> JeffreysResult:
     """ECB Jeffreys test that a grade's PD is not underestimated.
 
@@ -253,19 +265,14 @@ def jeffreys_test(defaults: int, n: int, pd_mean: float) -> JeffreysResult:
     confidence = 1 - p_value (the chance the PD is underestimated) sets the traffic light.
     """
     _check_counts(defaults, n, pd_mean)
-    p_value = float(stats.beta.cdf(pd_mean, defaults + 0.5, n - defaults + 0.5))
-    confidence = 1.0 - p_value
-    return JeffreysResult(int(defaults), int(n), float(pd_mean), p_value, confidence,
-                          traffic_light(confidence))  # fmt: skip
+    return JeffreysResult.of(defaults, n, pd_mean, float(_jeffreys_p_value(defaults, n, pd_mean)))
 
 
 def binomial_test(defaults: int, n: int, pd: float) -> BinomialResult:
     """One-sided exact binomial test of H0 "true default rate <= pd" (PD not underestimated)."""
     _check_counts(defaults, n, pd)
     p_value = float(stats.binomtest(int(defaults), int(n), pd, alternative="greater").pvalue)
-    confidence = 1.0 - p_value
-    return BinomialResult(int(defaults), int(n), float(pd), p_value, confidence,
-                          traffic_light(confidence))  # fmt: skip
+    return BinomialResult.of(defaults, n, pd, p_value)
 
 
 def jeffreys_by_grade(
@@ -301,7 +308,7 @@ def jeffreys_by_grade(
     table["defaults"] = table["defaults"].astype(np.int64)
     table["default_rate"] = table["defaults"] / table["n"]
     d, n = table["defaults"].to_numpy(), table["n"].to_numpy()
-    table["p_value"] = stats.beta.cdf(table["pd_mean"].to_numpy(), d + 0.5, n - d + 0.5)
+    table["p_value"] = _jeffreys_p_value(d, n, table["pd_mean"].to_numpy())
     table["confidence"] = 1.0 - table["p_value"]
     table["light"] = traffic_light(table["confidence"].to_numpy())
     return table
@@ -355,12 +362,11 @@ def psi_table(
         if e_ok.size == 0:
             raise ValueError("the expected sample has no non-missing values to set PSI bins on")
         edges = np.unique(np.quantile(e_ok, np.linspace(0, 1, int(bins) + 1)))
-        inner = edges[1:-1]
     else:
         edges = np.asarray(bins, dtype=float)
         if edges.size < 2 or np.any(np.diff(edges) <= 0):
             raise ValueError("bin edges must be at least two strictly increasing numbers")
-        inner = edges[1:-1]
+    inner = edges[1:-1]
     k = inner.size + 1
     e_counts = np.bincount(np.searchsorted(inner, e_ok, side="right"), minlength=k)
     a_counts = np.bincount(np.searchsorted(inner, a_ok, side="right"), minlength=k)

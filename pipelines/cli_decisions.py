@@ -163,7 +163,6 @@ def ratings_migration(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Rating migration matrix between two runs (default: the two newest)."""
-    from pipelines.ratings import run_migration
     from pipelines.store import queries
 
     engine = _engine(database_url)
@@ -172,7 +171,7 @@ def ratings_migration(
         if len(newest) < 2:
             _fail("need two runs in the store; pass --from and --to run ids")
         after, before = after or newest[0], before or newest[1]
-    result = run_migration(engine, before, after)
+    result = queries.run_migration(engine, before, after)
     matrix = (result.rates.round(3) if rates else result.counts).reset_index()
     matrix.columns = [str(c) for c in matrix.columns]
     _table(
@@ -193,7 +192,7 @@ def ratings_watchlist(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Customers with an active amber or red warning, newest first, with their current rating."""
-    from pipelines.ratings import read_watchlist
+    from pipelines.store.queries import read_watchlist
 
     frame = read_watchlist(_engine(database_url), model)
     if frame.empty:

@@ -173,6 +173,7 @@ def train_and_register(
 ):
     """The train command without the console: train (snapshots or a flat table), log to MLflow
     and register the scorer as `challenger`. Returns (TrainingResult, TrackedModel)."""
+    from features.io import read_snapshots
     from models.registry import default_trainer
     from models.tracking import log_training
     from models.training import train_from_snapshots, train_model
@@ -193,7 +194,8 @@ def train_and_register(
         path = snapshot_file(Path(snapshots) if snapshots else settings.snapshots_dir)
         dataset, model = "snapshots", model or settings.model_name
         step(f"training on snapshots {path.name}")
-        result = train_from_snapshots(path, tune_trials=tune, seed=seed)
+        frame, _metadata = read_snapshots(path)
+        result = train_from_snapshots(frame, tune_trials=tune, seed=seed)
     tracked = log_training(
         result,
         experiment=experiment or model,

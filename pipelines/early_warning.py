@@ -16,10 +16,9 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from pipelines.policy import PolicyError, line_of, yaml_line_index
+from pipelines.policy import PolicyError, line_of, parse_yaml_mapping, read_yaml_text
 
 log = logging.getLogger(__name__)
 
@@ -144,17 +143,9 @@ class WarningRules(BaseModel):
 
 def parse_rules(text: str, source: str = "<rules>") -> WarningRules:
     """Validate warning-rules YAML; errors name the line and the problem."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise RulesError(
-            source, [(mark.line + 1 if mark else None, f"not valid YAML: {exc}")]
-        ) from None
-    if node is None or not isinstance(data, dict):
-        raise RulesError(source, [(1, "expected a mapping with 'levels' and 'rules'")])
-    index = yaml_line_index(node)
+    data, index = parse_yaml_mapping(
+        text, source, RulesError, "expected a mapping with 'levels' and 'rules'"
+    )
     try:
         return WarningRules.model_validate(data)
     except ValidationError as err:
@@ -169,13 +160,7 @@ def parse_rules(text: str, source: str = "<rules>") -> WarningRules:
 def load_rules(path: str | Path | None = None) -> WarningRules:
     """Load and validate warning rules (default: pipelines/warning_rules.yaml)."""
     path = Path(path) if path is not None else DEFAULT_PATH
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RulesError(
-            str(path), [(None, "file not found; pass the path of a rules YAML")]
-        ) from None
-    return parse_rules(text, source=str(path))
+    return parse_rules(read_yaml_text(path, RulesError, "rules"), source=str(path))
 
 
 def _numeric(frame: pd.DataFrame, column: str) -> np.ndarray:

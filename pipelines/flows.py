@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 import pandas as pd
 from prefect import flow
 
-from features.snapshots import TIME
 from pipelines.settings import Settings
 from pipelines.tasks import (
     BookSummary,
@@ -63,17 +62,17 @@ def main_flow(
         tracked.model_name, tracked.version, approver, settings.tracking_uri, gates
     )
     champion = decision.champion
-    runs = [
+    runs = (
         score_and_decide_task(
-            snapshot,
+            scoring,
             tracked.model_name,
             champion,
             settings.tracking_uri,
             settings.results_url,
             trained_by,
         )
-        for _, snapshot in scoring.groupby(TIME, sort=True)
         if champion is not None
-    ]
+        else []
+    )
     n_features = training.shape[1] - 3
     return MainSummary(book, training_summary, n_features, result, tracked, decision, runs)

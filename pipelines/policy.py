@@ -95,6 +95,34 @@ def line_of(index: dict[tuple, int], loc: Sequence[Any]) -> int | None:
     return index.get(loc)
 
 
+def parse_yaml_mapping(
+    text: str, source: str, error: type[PolicyError], expected: str
+) -> tuple[dict, dict[tuple, int]]:
+    """A YAML mapping and the line of every path in it; problems raise ``error``.
+
+    ``expected`` is the message when the document is empty or not a mapping.
+    """
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise error(source, [(mark.line + 1 if mark else None, f"not valid YAML: {exc}")]) from None
+    if node is None or not isinstance(data, dict):
+        raise error(source, [(1, expected)])
+    return data, yaml_line_index(node)
+
+
+def read_yaml_text(path: Path, error: type[PolicyError], what: str) -> str:
+    """The text of a YAML file; a missing file raises ``error`` naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(
+            str(path), [(None, f"file not found; pass the path of a {what} YAML")]
+        ) from None
+
+
 def _pydantic_problems(err: ValidationError, index: dict) -> list[tuple[int | None, str]]:
     problems = []
     for e in err.errors():
@@ -157,17 +185,9 @@ def parse_policy(
         from models.master_scale import MasterScale
 
         grades = MasterScale.load().grades
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise PolicyError(
-            source, [(mark.line + 1 if mark else None, f"not valid YAML: {exc}")]
-        ) from None
-    if node is None or not isinstance(data, dict):
-        raise PolicyError(source, [(1, "expected a mapping with 'rules' (a list of grade rules)")])
-    index = yaml_line_index(node)
+    data, index = parse_yaml_mapping(
+        text, source, PolicyError, "expected a mapping with 'rules' (a list of grade rules)"
+    )
     try:
         policy = CreditPolicy.model_validate(data)
     except ValidationError as err:
@@ -183,13 +203,7 @@ def load_policy(
 ) -> CreditPolicy:
     """Load and validate a credit policy file (default: pipelines/credit_policy.yaml)."""
     path = Path(path) if path is not None else DEFAULT_PATH
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PolicyError(
-            str(path), [(None, "file not found; pass the path of a policy YAML")]
-        ) from None
-    return parse_policy(text, grades, source=str(path))
+    return parse_policy(read_yaml_text(path, PolicyError, "policy"), grades, source=str(path))
 
 
 def policy_table(policy: CreditPolicy) -> pd.DataFrame:

@@ -115,37 +115,54 @@ def promote_task(model_name: str, version: str, approver: str, tracking_uri: str
 
 @task(cache_policy=NONE, name="score-and-decide")
 def score_and_decide_task(
-    snapshot: pd.DataFrame,
+    snapshots: pd.DataFrame,
     model_name: str,
     model_version: str,
     tracking_uri: str,
     results_url: str,
     user: str,
-) -> ScoredRun:
-    """Score one as-of date with the champion, decide policy, raise warnings, store in one go."""
+) -> list[ScoredRun]:
+    """Score each as-of date of ``snapshots`` with the model version, decide policy, raise
+    warnings and store each date in one go (one ScoredRun per date, in order). The scorer,
+    policy and rules are loaded once for all dates."""
     from models.registry import load_scorer
     from models.tracking import connect
-    from pipelines.batch import write_scored_run
-    from pipelines.early_warning import evaluate_signals, load_rules, roll_up
-    from pipelines.policy import decide, load_policy, policy_summary
+    from pipelines.early_warning import load_rules
+    from pipelines.policy import load_policy
     from pipelines.store.db import open_store
+
+    scorer = load_scorer(connect(tracking_uri), model_name, model_version)
+    policy, rules = load_policy(), load_rules()
+    engine = open_store(results_url)
+    try:
+        runs = [
+            _score_and_decide(
+                snapshot, scorer, policy, rules, engine, model_name, model_version, user
+            )
+            for _, snapshot in snapshots.groupby(TIME, sort=True)
+        ]
+    finally:
+        engine.dispose()
+    return runs
+
+
+def _score_and_decide(
+    snapshot, scorer, policy, rules, engine, model_name, model_version, user
+) -> ScoredRun:
+    """One as-of date: score, decide, warn against the stored history, write atomically."""
+    from pipelines.batch import write_scored_run
+    from pipelines.early_warning import evaluate_signals, roll_up
+    from pipelines.policy import decide, policy_summary
     from pipelines.store.queries import read_score_history
 
     as_of = pd.Timestamp(snapshot[TIME].iloc[0])
-    scorer = load_scorer(connect(tracking_uri), model_name, model_version)
     scored = score_snapshot(scorer, snapshot)
-    policy = load_policy()
     decisions = decide(scored, policy)
-    engine = open_store(results_url)
-    try:
-        history = read_score_history(engine, model_name, before=as_of, months=12)
-        rules = load_rules()
-        warnings = roll_up(evaluate_signals(scored, history, rules), rules, population=scored)
-        written = write_scored_run(
-            engine, scored, decisions, warnings, model_name, model_version, as_of, user
-        )
-    finally:
-        engine.dispose()
+    history = read_score_history(engine, model_name, before=as_of, months=12)
+    warnings = roll_up(evaluate_signals(scored, history, rules), rules, population=scored)
+    written = write_scored_run(
+        engine, scored, decisions, warnings, model_name, model_version, as_of, user
+    )
     return ScoredRun(
         as_of=as_of,
         run_id=written.run_id,

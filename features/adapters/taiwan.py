@@ -11,21 +11,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.schemas import SCHEMAS
+
 DEFAULT_PATH = Path("../shared/datasets/taiwan_credit_default/UCI_Credit_Card.csv")
 AS_OF = pd.Timestamp("2005-10-01")
 LABEL_SOURCE = "default.payment.next.month"
-PROTECTED = ("SEX", "AGE", "MARRIAGE", "EDUCATION")
 # Column suffix -> month: 1 = September 2005 ... 6 = April 2005; status PAY_0 belongs to suffix 1.
 MONTHS = {k: pd.Timestamp(2005, 10 - k, 1) for k in range(1, 7)}
 STATUS = {1: "PAY_0", 2: "PAY_2", 3: "PAY_3", 4: "PAY_4", 5: "PAY_5", 6: "PAY_6"}
-REPAYMENT_COLUMNS = [
-    "customer_id", "month", "credit_limit", "balance", "amount_due", "amount_paid", "days_past_due"
-]  # fmt: skip
+# The contract's required statement columns (the file has no statements: the table stays empty).
 STATEMENT_COLUMNS = [
-    "customer_id", "period_end", "published_on", "revenue", "ebit", "interest_expense",
-    "net_income", "total_assets", "total_liabilities", "current_assets", "current_liabilities",
-    "cash", "equity",
-]  # fmt: skip
+    c for c, col in SCHEMAS["financial_statements"].columns.items() if col.required
+]
 
 
 def load_taiwan(path: str | Path = DEFAULT_PATH) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:

@@ -25,10 +25,10 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.sql import bindparam
 
+from pipelines.early_warning import RANK
 from pipelines.store.bulk import fast_insert
 from pipelines.store.models import AuditLog, EarlyWarning, WarningEvent, _utcnow
 
-RANK = {"green": 0, "watch": 1, "amber": 2, "red": 3}
 W = EarlyWarning.__table__
 E = WarningEvent.__table__
 

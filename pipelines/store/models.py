@@ -23,9 +23,6 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-LEVELS = ("green", "watch", "amber", "red")
-WARNING_STATUSES = ("open", "acknowledged", "resolved")
-
 
 class JSONText(TypeDecorator):
     """JSON kept as text (already-serialised strings pass through); JSONB on PostgreSQL."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import Engine, and_, func, insert, select
@@ -18,6 +18,10 @@ from pipelines.store.models import (
     ScoreRun,
     _utcnow,
 )
+
+if TYPE_CHECKING:
+    from models.master_scale import MasterScale
+    from models.validation import MigrationResult
 
 RUNS, SCORES, DECISIONS = ScoreRun.__table__, Score.__table__, PolicyDecision.__table__
 W, OVERRIDES, AUDIT = EarlyWarning.__table__, Override.__table__, AuditLog.__table__
@@ -48,6 +52,15 @@ def read_scores(engine: Engine, run_id: int) -> pd.DataFrame:
 
 def read_decisions(engine: Engine, run_id: int) -> pd.DataFrame:
     return _frame(engine, select(DECISIONS).where(DECISIONS.c.run_id == run_id))
+
+
+def run_migration(
+    engine: Engine, before_run: int, after_run: int, scale: MasterScale | None = None
+) -> MigrationResult:
+    """Migration matrix between two stored runs."""
+    from pipelines.ratings import migration
+
+    return migration(read_scores(engine, before_run), read_scores(engine, after_run), scale)
 
 
 def read_score_history(
@@ -89,6 +102,16 @@ def read_warnings(
     if customer_id:
         stmt = stmt.where(W.c.customer_id == customer_id)
     return _frame(engine, stmt.order_by(W.c.last_as_of.desc(), W.c.opened_at.desc(), W.c.id.desc()))
+
+
+def read_watchlist(engine: Engine, model_name: str | None = None) -> pd.DataFrame:
+    """The stored watch list joined with each customer's rating in the latest run."""
+    from pipelines.ratings import WATCH_LEVELS, watchlist
+
+    warnings = read_warnings(engine, levels=WATCH_LEVELS)
+    latest = latest_run_ids(engine, model_name, n=1)
+    scores = read_scores(engine, latest[0]) if latest else None
+    return watchlist(warnings, scores)
 
 
 def open_warnings_by_level(engine: Engine) -> dict[str, int]:

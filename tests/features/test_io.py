@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import pandas as pd
 import pytest
 
+from features.catalog import CATALOG_VERSION
 from features.io import (
     read_book,
     read_snapshots,
@@ -115,12 +114,7 @@ def test_snapshots_round_trip_categories_and_metadata(tmp_path):
     assert metadata == {"catalog_version": "7", "horizon_months": 12, "as_of_dates": ["2023-06-30"]}
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("features.catalog") is None, reason="features.catalog not built yet"
-)
 def test_snapshots_record_the_catalog_version_by_default(tmp_path):
-    from features.catalog import CATALOG_VERSION
-
     write_snapshots(pd.DataFrame({"customer_id": ["C1"]}), tmp_path / "s.parquet")
     assert read_snapshots(tmp_path / "s.parquet")[1] == {"catalog_version": CATALOG_VERSION}
 

@@ -194,11 +194,11 @@ def snapshot_frame(n: int = 2400, seed: int = 1) -> pd.DataFrame:
 
 
 def test_snapshots_use_catalog_features_constraints_and_texts(tmp_path):
-    from features.io import write_snapshots
+    from features.io import read_snapshots, write_snapshots
 
     frame = snapshot_frame()
     path = write_snapshots(frame, tmp_path / "snapshots.parquet")
-    res = train_from_snapshots(path, n_estimators=ROUNDS)
+    res = train_from_snapshots(read_snapshots(path)[0], n_estimators=ROUNDS)
     assert "internal_note_score" not in res.scorer.input_columns
     assert set(res.scorer.input_columns) <= set(CATALOG)
     assert res.params["monotone_features"] == 3

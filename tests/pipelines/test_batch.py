@@ -13,21 +13,10 @@ from pipelines.batch import write_scored_run
 from pipelines.early_warning import evaluate_signals, load_rules, roll_up
 from pipelines.policy import decide, load_policy
 from pipelines.store import queries
-from pipelines.store.testing import StoreUnavailable, temporary_store
 
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 REASONS = json.dumps(
     [{"feature": "days_past_due_current", "text": "late", "value": 45, "contribution": 0.7}]
 )
-
-
-@pytest.fixture(params=BACKENDS)
-def engine(request, tmp_path):
-    try:
-        with temporary_store(request.param, tmp_path) as engine:
-            yield engine
-    except StoreUnavailable as exc:
-        pytest.skip(f"{exc}; start it or set CREDITRISK_TEST_POSTGRES_URL")
 
 
 def scored_frame(as_of="2024-06-01") -> pd.DataFrame:
@@ -151,27 +140,13 @@ def test_insert_methods_store_the_same_rows(engine, method):
 def test_refuses_duplicate_customers_and_missing_user(engine):
     scored = scored_frame()
     decisions, warnings = outputs(scored)
+
+    def write_as(frame, user="runner"):
+        return write_scored_run(engine, frame, decisions, warnings, "m", "1", "2024-06-01", user)
+
     with pytest.raises(ValueError, match="duplicate customer_id"):
-        write_scored_run(
-            engine,
-            pd.concat([scored, scored]),
-            decisions,
-            warnings,
-            "m",
-            "1",
-            "2024-06-01",
-            "runner",
-        )
+        write_as(pd.concat([scored, scored]))
     with pytest.raises(ValueError, match="user is required"):
-        write_scored_run(engine, scored, decisions, warnings, "m", "1", "2024-06-01", "")
+        write_as(scored, user="")
     with pytest.raises(KeyError, match="lacks columns"):
-        write_scored_run(
-            engine,
-            scored.drop(columns="reasons"),
-            decisions,
-            warnings,
-            "m",
-            "1",
-            "2024-06-01",
-            "runner",
-        )
+        write_as(scored.drop(columns="reasons"))

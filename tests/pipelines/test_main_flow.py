@@ -81,7 +81,7 @@ def test_rescoring_the_same_date_replaces_the_run(finished):
     scoring = pd.read_parquet(settings.snapshots_dir / "scoring.parquet")
     latest = scoring[scoring["as_of"] == scoring["as_of"].max()]
     tracked = summary.tracked
-    rerun = score_and_decide_task.fn(
+    (rerun,) = score_and_decide_task.fn(
         latest, tracked.model_name, tracked.version, settings.tracking_uri,
         settings.results_url, "creditrisk-run",
     )  # fmt: skip

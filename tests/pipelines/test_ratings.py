@@ -5,13 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pandas as pd
-import pytest
 
 from pipelines.batch import write_scored_run
-from pipelines.ratings import migration, read_watchlist, run_migration, watchlist
-from pipelines.store.testing import StoreUnavailable, temporary_store
-
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+from pipelines.ratings import migration, watchlist
+from pipelines.store.queries import read_watchlist, run_migration
 
 
 def grades(pairs: dict[str, str]) -> pd.DataFrame:
@@ -55,15 +52,6 @@ def warning_rows() -> pd.DataFrame:
 def test_watchlist_is_amber_and_red_active_newest_first():
     out = watchlist(warning_rows())
     assert out["customer_id"].tolist() == ["E", "B", "A"]
-
-
-@pytest.fixture(params=BACKENDS)
-def engine(request, tmp_path):
-    try:
-        with temporary_store(request.param, tmp_path) as engine:
-            yield engine
-    except StoreUnavailable as exc:
-        pytest.skip(f"{exc}; start it or set CREDITRISK_TEST_POSTGRES_URL")
 
 
 def test_stored_runs_migration_and_watchlist(engine):

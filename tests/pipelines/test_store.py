@@ -13,18 +13,6 @@ from pipelines.batch import write_scored_run
 from pipelines.store import queries, upgrade
 from pipelines.store.lifecycle import acknowledge, events_of, resolve, sync_warnings
 from pipelines.store.models import EarlyWarning
-from pipelines.store.testing import StoreUnavailable, temporary_store
-
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-
-
-@pytest.fixture(params=BACKENDS)
-def engine(request, tmp_path):
-    try:
-        with temporary_store(request.param, tmp_path) as engine:
-            yield engine
-    except StoreUnavailable as exc:
-        pytest.skip(f"{exc}; start it or set CREDITRISK_TEST_POSTGRES_URL")
 
 
 def test_migrations_create_every_table_and_are_idempotent(engine):
