@@ -1,7 +1,10 @@
 """Validation figures and the self-contained HTML validation report (inline PNGs, no Python needed).
 
-Every function takes plain arrays and frames and returns a matplotlib Figure or an HTML string;
-writing them to MLflow is `models.tracking`'s job.
+Every function takes plain arrays and frames and returns a matplotlib Figure, PNG bytes or an HTML
+string; writing them to MLflow is `models.tracking`'s job. `python -m models.report INPUT FOLDER`
+renders the figures of a pickled `FigureInputs` into FOLDER, so that tracking can draw them in a
+second process while it logs the model (drawing is single-threaded Python; the machine has a core
+free then). The module imports neither sklearn nor shap, to start quickly there.
 """
 
 from __future__ import annotations
@@ -9,8 +12,12 @@ from __future__ import annotations
 import base64
 import html
 import io
+import pickle
+import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import matplotlib
 
@@ -19,19 +26,28 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from sklearn.metrics import roc_curve
 
 LIGHT_COLOURS = {"green": "#2e7d32", "yellow": "#f9a825", "red": "#c62828"}
+BEESWARM_ROWS = 20
+FIGURES = ("roc", "ks", "calibration", "grades", "importance", "shap_summary")
+
+
+def roc_points(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(false positive rate, true positive rate) at every distinct PD, highest first, from (0, 0)
+    to (1, 1); the trapezoid area under them is the AUC with ties counted one half."""
+    y = np.asarray(y, dtype=float)
+    _, group = np.unique(-np.asarray(p, dtype=float), return_inverse=True)
+    tp = np.concatenate([[0.0], np.cumsum(np.bincount(group, y))])
+    fp = np.concatenate([[0.0], np.cumsum(np.bincount(group, 1.0 - y))])
+    return fp / max(fp[-1], 1.0), tp / max(tp[-1], 1.0)
 
 
 def roc_figure(y: np.ndarray, pd_by_model: Mapping[str, np.ndarray]) -> Figure:
     """ROC curves of several models on the same test set, AUC in the legend."""
-    from sklearn.metrics import roc_auc_score
-
     fig, ax = plt.subplots(figsize=(5, 5))
     for name, p in pd_by_model.items():
-        fpr, tpr, _ = roc_curve(y, p)
-        ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y, p):.3f})")
+        fpr, tpr = roc_points(y, p)
+        ax.plot(fpr, tpr, label=f"{name} (AUC {np.trapezoid(tpr, fpr):.3f})")
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, test set")
     ax.legend(loc="lower right")
@@ -57,9 +73,13 @@ def ks_figure(y: np.ndarray, pd_: np.ndarray) -> Figure:
 
 
 def calibration_bins(y: np.ndarray, pd_: np.ndarray, bins: int = 10) -> pd.DataFrame:
-    """Mean predicted PD and observed default rate per PD decile (for the curve)."""
+    """Mean predicted PD and observed default rate per PD decile (for the curve): rows ordered by
+    PD (ties in their order) and cut into ``bins`` groups of equal size."""
+    pd_ = np.asarray(pd_, dtype=float)
+    rank = np.empty(pd_.size, dtype=np.int64)
+    rank[np.argsort(pd_, kind="stable")] = np.arange(pd_.size)
     frame = pd.DataFrame({"y": np.asarray(y, dtype=float), "pd": pd_})
-    frame["bin"] = pd.qcut(frame["pd"].rank(method="first"), min(bins, len(frame)), labels=False)
+    frame["bin"] = rank * min(bins, pd_.size) // max(pd_.size, 1)
     return frame.groupby("bin").agg(
         mean_pd=("pd", "mean"), default_rate=("y", "mean"), count=("y", "size")
     )
@@ -108,19 +128,53 @@ def importance_figure(importance: pd.Series, top: int = 25) -> Figure:
 
 
 def shap_summary_figure(contributions: np.ndarray, features: pd.DataFrame) -> Figure:
-    """SHAP beeswarm summary from LightGBM ``pred_contrib`` values (bias column dropped)."""
-    import shap
-
-    values = np.asarray(contributions)[:, : features.shape[1]]
-    shown = features.copy()
-    for column in shown.columns:
-        if not pd.api.types.is_numeric_dtype(shown[column]):
-            shown[column] = shown[column].cat.codes.astype(float).where(shown[column].notna())
-    plt.figure()
-    shap.summary_plot(values, shown, show=False, max_display=20)
-    fig = plt.gcf()
+    """SHAP beeswarm summary from LightGBM ``pred_contrib`` values (bias column dropped): the
+    features with the largest mean |contribution| top down, one dot per customer at its
+    contribution, coloured by the customer's value (percentile within the feature; categories by
+    code, missing values grey), dots piled up where they crowd, as `shap.summary_plot` draws."""
+    if features.shape[1] == 0:
+        raise ValueError("no features to summarise: the SHAP summary needs at least one column")
+    values = np.asarray(contributions, dtype=float)[:, : features.shape[1]]
+    order = np.argsort(-np.abs(values).mean(axis=0), kind="stable")[:BEESWARM_ROWS]
+    fig, ax = plt.subplots(figsize=(8, 0.4 * len(order) + 1.5))
+    for row, j in enumerate(order[::-1]):
+        column = features.iloc[:, j]
+        raw = (
+            column.cat.codes.where(column.notna()).to_numpy(dtype=float)
+            if isinstance(column.dtype, pd.CategoricalDtype)
+            else pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+        )
+        colour = pd.Series(raw).rank(pct=True).to_numpy()
+        x = values[:, j]
+        y = row + _pile_offsets(x)
+        known = ~np.isnan(colour)
+        ax.scatter(x[~known], y[~known], s=6, color="#999999", linewidths=0)
+        dots = ax.scatter(
+            x[known], y[known], s=6, c=colour[known], cmap="coolwarm", vmin=0, vmax=1,
+            linewidths=0,
+        )  # fmt: skip
+    ax.axvline(0, color="#999999", linewidth=0.8)
+    ax.set_yticks(range(len(order)), [str(features.columns[j]) for j in order[::-1]])
+    ax.set(xlabel="contribution to the log-odds of default (SHAP value)", title="SHAP summary")
+    bar = fig.colorbar(dots, ax=ax, ticks=[0, 1], aspect=40, pad=0.01)
+    bar.ax.set_yticklabels(["low", "high"])
+    bar.set_label("feature value")
     fig.tight_layout()
     return fig
+
+
+def _pile_offsets(x: np.ndarray, bins: int = 100, height: float = 0.4) -> np.ndarray:
+    """Vertical offsets that pile dots with close x values alternately above and below the row."""
+    span = np.ptp(x) if x.size else 0.0
+    cell = np.floor((x - x.min()) / span * (bins - 1)).astype(np.int64) if span > 0 else 0 * x
+    order = np.lexsort((np.arange(x.size), cell))
+    sorted_cells = np.asarray(cell)[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_cells)) + 1]
+    rank = np.arange(x.size) - np.repeat(starts, np.diff(np.r_[starts, x.size]))
+    crowd = max(int(rank.max()) + 1, 1) if x.size else 1
+    offsets = np.empty(x.size)
+    offsets[order] = np.ceil(rank / 2) * np.where(rank % 2, 1.0, -1.0) / crowd * height
+    return offsets
 
 
 def figure_png(fig: Figure) -> bytes:
@@ -129,6 +183,42 @@ def figure_png(fig: Figure) -> bytes:
     fig.savefig(buffer, format="png", dpi=90)
     plt.close(fig)
     return buffer.getvalue()
+
+
+@dataclass
+class FigureInputs:
+    """What the validation figures are drawn from (plain arrays and frames, picklable)."""
+
+    y: np.ndarray
+    champion_pd: np.ndarray
+    challenger_pd: np.ndarray
+    grade_table: pd.DataFrame
+    importance: pd.Series
+    shap_contrib: np.ndarray
+    shap_features: pd.DataFrame
+
+
+def render_figures(inputs: FigureInputs) -> dict[str, bytes]:
+    """PNG bytes of every validation figure, by artifact name."""
+    both = {"lightgbm": inputs.champion_pd, "scorecard": inputs.challenger_pd}
+    figures = {
+        "roc": lambda: roc_figure(inputs.y, both),
+        "ks": lambda: ks_figure(inputs.y, inputs.champion_pd),
+        "calibration": lambda: calibration_figure(inputs.y, both),
+        "grades": lambda: grade_figure(inputs.grade_table),
+        "importance": lambda: importance_figure(inputs.importance),
+        "shap_summary": lambda: shap_summary_figure(inputs.shap_contrib, inputs.shap_features),
+    }
+    return {name: figure_png(draw()) for name, draw in figures.items()}
+
+
+def main(argv: list[str]) -> None:
+    """``python -m models.report INPUT FOLDER``: render a pickled `FigureInputs` into FOLDER."""
+    source, folder = Path(argv[0]), Path(argv[1])
+    with source.open("rb") as handle:
+        inputs = pickle.load(handle)
+    for name, png in render_figures(inputs).items():
+        (folder / f"{name}.png").write_bytes(png)
 
 
 def _img(png: bytes, alt: str) -> str:
@@ -210,3 +300,7 @@ def validation_report_html(
         parts.append(f"<h2>Scorecard challenger table</h2>{_table(scorecard_table)}")
     parts.append(f"<h2>Data summary</h2>{_table(data_summary)}</body></html>")
     return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -64,15 +64,19 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
         self.pdo = pdo
         self.n_jobs = n_jobs
 
-    def _binning_input(self, X: pd.DataFrame) -> pd.DataFrame:
+    def _binning_input(self, X: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
         """Category columns as plain text (optbinning's categorical input), numbers as float."""
         cols = {}
-        for c in self.variables_:
+        for c in columns:
             s = X[c]
-            if c in self.categorical_:
-                cols[c] = s.astype(object).map(str).where(s.notna(), np.nan)
-            else:
+            if c not in self.categorical_:
                 cols[c] = pd.to_numeric(s, errors="coerce").astype(float)
+            elif isinstance(s.dtype, pd.CategoricalDtype):  # per category, not per row
+                text = s.cat.categories.map(str).to_numpy(dtype=object)
+                codes = s.cat.codes.to_numpy()
+                cols[c] = np.where(codes >= 0, text[codes], np.nan)
+            else:
+                cols[c] = s.astype(object).map(str).where(s.notna(), np.nan)
         return pd.DataFrame(cols, index=X.index)
 
     def _fit_params(self, X: pd.DataFrame) -> dict[str, dict]:
@@ -120,7 +124,7 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
             binning_fit_params=fit_params,
             n_jobs=self.n_jobs or (PARALLEL_JOBS if X.size >= PARALLEL_CELLS else 1),
         )
-        self.binning_.fit(self._binning_input(X), y.astype(int))
+        self.binning_.fit(self._binning_input(X, self.variables_), y.astype(int))
         summary = self.binning_.summary().set_index("name")
         self.iv_ = summary["iv"].astype(float).sort_values(ascending=False)
         selected = [str(c) for c in self.binning_.get_support(names=True)]
@@ -155,8 +159,16 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
             features.pop(int(np.argmax(coef)))
 
     def _woe(self, X: pd.DataFrame, features: list[str] | None = None) -> pd.DataFrame:
-        woe = self.binning_.transform(self._binning_input(X), **WOE_METRICS)
-        return woe[features or self.features_].astype(float)
+        """WOE of ``features`` (default: the kept ones), transformed one binned variable each."""
+        features = features or self.features_
+        data = self._binning_input(X, features)
+        return pd.DataFrame(
+            {
+                f: self.binning_.get_binned_variable(f).transform(data[f], **WOE_METRICS)
+                for f in features
+            },
+            index=X.index,
+        )
 
     def _factor_offset(self) -> tuple[float, float]:
         return factor_offset(self.base_score, self.base_odds, self.pdo)

@@ -8,6 +8,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import pickle
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +37,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 CODE_PATHS = [str(PACKAGE_ROOT / "models"), str(PACKAGE_ROOT / "features")]
 SCORER_NAME = "scorer"
 EXAMPLE_ROWS = 5
+FIGURE_TIMEOUT = 600.0
 
 
 @dataclass(frozen=True)
@@ -95,10 +100,9 @@ def write_test_frame(frame: pd.DataFrame, path: Path) -> None:
 def log_scorer(
     scorer: CreditScorer,
     example_frame: pd.DataFrame,
-    registered_model_name: str | None = None,
     name: str = SCORER_NAME,
 ):
-    """Log the scorer as a pyfunc in the active run (optionally registering it); ModelInfo out.
+    """Log the scorer as a pyfunc in the active run; ModelInfo out (`log_training` registers it).
 
     MLflow warns that a Python object is pickled: the object is our own `CreditScorer`, loaded
     only from this project's registry, so that one warning is silenced here.
@@ -114,7 +118,6 @@ def log_scorer(
             input_example=input_example(example_frame, scorer),
             pip_requirements=pip_requirements(),
             code_paths=CODE_PATHS,
-            registered_model_name=registered_model_name,
         )
     finally:
         pyfunc_log.setLevel(level)
@@ -124,24 +127,62 @@ def _finite(metrics: dict[str, float]) -> dict[str, float]:
     return {k: float(x) for k, x in metrics.items() if x is not None and math.isfinite(float(x))}
 
 
-def write_artifacts(result: TrainingResult, folder: Path, title: str) -> None:
-    """Figures, tables, the HTML validation report and the test rows, written under ``folder``."""
-    for sub in ("plots", "tables", "scorecard", "report", "validation"):
+def figure_inputs(result: TrainingResult) -> report.FigureInputs:
+    """What the validation figures of a training result are drawn from."""
+    return report.FigureInputs(
+        y=result.y_test,
+        champion_pd=result.champion.pd,
+        challenger_pd=result.challenger.pd,
+        grade_table=result.champion.grade_table,
+        importance=result.importance,
+        shap_contrib=result.shap_contrib,
+        shap_features=result.shap_features,
+    )
+
+
+class FigureWorker:
+    """Draws the validation figures in a second Python process (``python -m models.report``)
+    while this one goes on logging; `result()` waits for the PNGs and raises if drawing failed."""
+
+    def __init__(self, inputs: report.FigureInputs, folder: Path):
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        source = folder / "figure_inputs.pickle"
+        with source.open("wb") as handle:
+            pickle.dump(inputs, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        path = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "models.report", str(source), str(folder)],
+            env={**os.environ, "PYTHONPATH": path, "MPLBACKEND": "Agg"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    def __enter__(self) -> FigureWorker:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.process.poll() is None:  # left early: do not leave the drawer behind
+            self.process.kill()
+            self.process.communicate()
+
+    def result(self, timeout: float = FIGURE_TIMEOUT) -> dict[str, bytes]:
+        try:
+            _, stderr = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.communicate()
+            raise RuntimeError(f"drawing the figures took over {timeout:.0f} s") from None
+        if self.process.returncode != 0:
+            tail = stderr.decode(errors="replace").strip().splitlines()[-5:]
+            raise RuntimeError("drawing the validation figures failed:\n" + "\n".join(tail))
+        return {name: (self.folder / f"{name}.png").read_bytes() for name in report.FIGURES}
+
+
+def write_tables(result: TrainingResult, folder: Path) -> None:
+    """Validation tables, the scorecard table, column roles and the test rows under ``folder``."""
+    for sub in ("tables", "scorecard", "validation"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
-    y = result.y_test
-    both = {"lightgbm": result.champion.pd, "scorecard": result.challenger.pd}
-    figures = {
-        "roc": report.figure_png(report.roc_figure(y, both)),
-        "ks": report.figure_png(report.ks_figure(y, result.champion.pd)),
-        "calibration": report.figure_png(report.calibration_figure(y, both)),
-        "grades": report.figure_png(report.grade_figure(result.champion.grade_table)),
-        "importance": report.figure_png(report.importance_figure(result.importance)),
-        "shap_summary": report.figure_png(
-            report.shap_summary_figure(result.shap_contrib, result.shap_features)
-        ),
-    }
-    for key, png in figures.items():
-        (folder / "plots" / f"{key}.png").write_bytes(png)
     tables = {
         "calibration_table": result.champion.calibration_table,
         "grades_jeffreys": result.champion.grade_table,
@@ -160,9 +201,24 @@ def write_artifacts(result: TrainingResult, folder: Path, title: str) -> None:
         json.dumps(result.roles, indent=2, default=str), encoding="utf-8"
     )
     write_test_frame(result.test_frame, folder / TEST_FRAME_ARTIFACT)
+
+
+def write_figures(result: TrainingResult, folder: Path, title: str, figures: dict[str, bytes]):
+    """The figures as PNGs and the HTML validation report that embeds them, under ``folder``."""
+    for sub in ("plots", "report"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    for key, png in figures.items():
+        (folder / "plots" / f"{key}.png").write_bytes(png)
     (folder / "report" / "validation_report.html").write_text(
         validation_report(result, title, figures), encoding="utf-8"
     )
+
+
+def write_artifacts(result: TrainingResult, folder: Path, title: str) -> None:
+    """Figures, tables, the HTML validation report and the test rows, written under ``folder``
+    (in this process; `log_training` draws the figures in a second one)."""
+    write_tables(result, folder)
+    write_figures(result, folder, title, report.render_figures(figure_inputs(result)))
 
 
 def comparison_table(result: TrainingResult) -> pd.DataFrame:
@@ -254,13 +310,18 @@ def log_training(
             with mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=True):
                 mlflow.log_params(trial["params"])
                 mlflow.log_metric("valid_auc", trial["valid_auc"])
-        step("writing figures, tables and the validation report")
         with tempfile.TemporaryDirectory() as tmp:
-            write_artifacts(result, Path(tmp), f"Validation report: {model_name} ({dataset})")
-            mlflow.log_artifacts(tmp)
-        step("logging and registering the scorer")
-        info = log_scorer(result.scorer, result.test_frame, registered_model_name=model_name)
-    version = str(info.registered_model_version)
+            folder = Path(tmp) / "artifacts"
+            step("drawing figures (second process), writing tables, logging the scorer")
+            with FigureWorker(figure_inputs(result), Path(tmp) / "figures") as worker:
+                write_tables(result, folder)
+                info = log_scorer(result.scorer, result.test_frame)
+                step("writing the validation report")
+                title = f"Validation report: {model_name} ({dataset})"
+                write_figures(result, folder, title, worker.result())
+            mlflow.log_artifacts(str(folder))
+        step("registering the scorer")
+        version = str(mlflow.register_model(info.model_uri, model_name).version)
     register_challenger(
         client, model_name, version, version_tags(result, trained_by, dataset, run_id)
     )

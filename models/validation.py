@@ -7,6 +7,7 @@ Hosmer-Lemeshow. Stability: PSI with verdicts, rating migration matrix.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -22,6 +23,7 @@ PSI_STABLE_BELOW = 0.10
 PSI_INVESTIGATE_BELOW = 0.25
 MISSING = "<missing>"
 _BOOT_CHUNK_CELLS = 4_000_000
+_MULTINOMIAL_RATIO = 5  # multinomial draws cost about 5 row draws per group
 
 
 class AUCResult(NamedTuple):
@@ -146,21 +148,33 @@ def auc_with_ci(
     point = float(_auc_from_weights(np.bincount(group, yy), np.bincount(group, 1.0 - yy)))
     if n_boot <= 0:
         return AUCResult(point, float("nan"), float("nan"))
-    pos_groups, neg_groups = group[yy == 1], group[yy == 0]
     rng = np.random.default_rng(seed)
-    chunk = max(1, _BOOT_CHUNK_CELLS // max(yy.size, n_groups))
-    boots = []
-    for start in range(0, n_boot, chunk):
-        b = min(chunk, n_boot - start)
-        offsets = (np.arange(b) * n_groups)[:, None]
-
-        def counts(groups: np.ndarray, b: int = b, offsets: np.ndarray = offsets) -> np.ndarray:
-            draws = groups[rng.integers(0, groups.size, size=(b, groups.size))] + offsets
-            return np.bincount(draws.ravel(), minlength=b * n_groups).reshape(b, n_groups)
-
-        boots.append(_auc_from_weights(counts(pos_groups), counts(neg_groups)))
+    chunk = max(1, _BOOT_CHUNK_CELLS // max(yy.size, n_groups))  # replicates at a time
+    pos = _resampled_counts(group[yy == 1], n_groups, n_boot, chunk, rng)
+    neg = _resampled_counts(group[yy == 0], n_groups, n_boot, chunk, rng)
+    boots = [_auc_from_weights(p, n) for p, n in zip(pos, neg, strict=True)]
     lower, upper = np.quantile(np.concatenate(boots), [alpha / 2, 1 - alpha / 2])
     return AUCResult(point, float(lower), float(upper))
+
+
+def _resampled_counts(
+    groups: np.ndarray, n_groups: int, n_boot: int, chunk: int, rng: np.random.Generator
+) -> Iterator[np.ndarray]:
+    """Per-group counts of ``n_boot`` resamples (with replacement) of ``groups``, ``chunk``
+    replicates at a time: multinomial draws over the groups present when they are few (cost per
+    group), otherwise row draws counted per group (cost per row)."""
+    present, freq = np.unique(groups, return_counts=True)
+    few = present.size * _MULTINOMIAL_RATIO < groups.size
+    for start in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - start)
+        counts = np.zeros((b, n_groups))
+        if few:
+            counts[:, present] = rng.multinomial(groups.size, freq / groups.size, size=b)
+        else:
+            draws = groups[rng.integers(0, groups.size, size=(b, groups.size))]
+            draws += (np.arange(b, dtype=draws.dtype) * n_groups)[:, None]
+            counts += np.bincount(draws.ravel(), minlength=b * n_groups).reshape(b, n_groups)
+        yield counts
 
 
 def gini(auc: float) -> float:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import base64
+import os
 import re
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score, roc_curve
 
 from models import report
-from models.tracking import validation_report, write_artifacts
+from models.tracking import FigureWorker, figure_inputs, validation_report, write_artifacts
 from models.training import train_model
 
 pytestmark = pytest.mark.xdist_group("models-report")
@@ -37,6 +39,40 @@ def test_figure_png_is_a_png():
     fig = report.roc_figure(np.array([0, 1, 0, 1]), {"m": np.array([0.1, 0.9, 0.2, 0.7])})
     assert "AUC 1.000" in fig.axes[0].get_legend().get_texts()[0].get_text()
     assert report.figure_png(fig)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_roc_points_trace_sklearns_curve_and_area_with_ties():
+    rng = np.random.default_rng(3)
+    y = (rng.random(500) < 0.3).astype(float)
+    p = np.round(rng.random(500) * 0.5 + 0.3 * y, 2)  # ties within and across classes
+    fpr, tpr = report.roc_points(y, p)
+    ref_fpr, ref_tpr, _ = roc_curve(y, p, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, ref_fpr)
+    np.testing.assert_allclose(tpr, ref_tpr)
+    assert np.trapezoid(tpr, fpr) == pytest.approx(roc_auc_score(y, p))
+
+
+def test_pile_offsets_spread_crowded_dots_and_leave_lone_ones_on_the_row():
+    x = np.array([0.0, 0.0, 0.0, 0.0, 10.0])
+    offsets = report._pile_offsets(x, bins=10, height=0.4)
+    assert offsets[4] == 0.0  # alone in its cell
+    assert sorted(offsets[:4]) == pytest.approx([-0.1, 0.0, 0.1, 0.2])  # 4 dots: 0, +1, -1, +2
+    assert report._pile_offsets(np.zeros(3)).tolist() == pytest.approx([0.0, 0.4 / 3, -0.4 / 3])
+    assert report._pile_offsets(np.array([])).size == 0
+
+
+def test_shap_summary_shows_the_largest_contributions_first():
+    rng = np.random.default_rng(0)
+    features = pd.DataFrame({"small": rng.normal(size=50), "large": rng.normal(size=50)})
+    features["segment"] = pd.Categorical(rng.choice(["a", "b"], 50))
+    features.loc[:4, "large"] = np.nan  # drawn grey, not dropped
+    contrib = np.column_stack([features["small"] * 0.1, rng.normal(size=50), np.zeros(50)])
+    contrib = np.column_stack([contrib, np.full(50, -2.0)])  # bias column is ignored
+    fig = report.shap_summary_figure(contrib, features)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == ["segment", "small", "large"]  # bottom to top: largest on top
+    assert sum(len(c.get_offsets()) for c in fig.axes[0].collections) == 150
+    report.figure_png(fig)
 
 
 def small_report() -> str:
@@ -106,6 +142,21 @@ def test_training_artifacts_and_report_cover_every_section(result, tmp_path):
     assert list(test_rows["bad"]) == list(result.y_test)
     grades = pd.read_csv(tmp_path / "tables" / "grades_jeffreys.csv")
     assert grades["n"].sum() == len(result.y_test)
+
+
+def test_figure_worker_draws_in_a_second_process_the_same_figures(result, tmp_path):
+    with FigureWorker(figure_inputs(result), tmp_path) as worker:
+        assert worker.process.pid != os.getpid()
+        figures = worker.result()
+    assert sorted(figures) == sorted(report.FIGURES)
+    assert all(png[:8] == b"\x89PNG\r\n\x1a\n" for png in figures.values())
+
+
+def test_figure_worker_failure_says_what_went_wrong(result, tmp_path):
+    inputs = figure_inputs(result)
+    inputs.shap_features = inputs.shap_features.iloc[:, :0]  # no feature to draw
+    with FigureWorker(inputs, tmp_path) as worker, pytest.raises(RuntimeError, match="no features"):
+        worker.result()
 
 
 def test_report_of_a_result_is_readable_on_its_own(result):
