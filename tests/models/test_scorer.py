@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.registry import CHAMPION
+from models.registry import CHAMPION, ensure_experiment
 from models.scaling import score_from_pd
 from models.scorer import pip_requirements
 from models.tracking import connect, log_scorer, log_training
@@ -210,8 +210,9 @@ def test_give_me_some_credit_sample_scores_raw_csv_rows_through_pyfunc(datasets_
     frame = pd.read_csv(path, nrows=6000)
     result = train_model(frame, "SeriousDlqin2yrs", n_estimators=40)
     assert result.id_col == "Unnamed: 0"
-    connect(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    with mlflow.start_run():
+    client = connect(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = ensure_experiment(client, "gmsc-scorer", tmp_path / "mlartifacts")
+    with mlflow.start_run(experiment_id=experiment):  # artifacts under tmp_path, not ./mlruns
         info = log_scorer(result.scorer, result.test_frame)
     raw = pd.read_csv(path, nrows=50).drop(columns="SeriousDlqin2yrs")
     assert (raw.dtypes == np.int64).sum() >= 5
