@@ -8,6 +8,7 @@ values with wrong-sign features removed, and points scaled as everywhere else (`
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -21,6 +22,7 @@ from models.scaling import BASE_ODDS, BASE_SCORE, PDO, factor_offset
 
 PARALLEL_CELLS, PARALLEL_JOBS = 1_000_000, 2  # bin variables in 2 threads on large inputs
 TRENDS = {1: "ascending", -1: "descending"}  # default rate over the value, as optbinning says
+FEATURE_THRESHOLD = np.float32(1e-7)  # sklearn's trees: float32 values closer count as equal
 WOE_METRICS = {"metric": "woe", "metric_special": "empirical", "metric_missing": "empirical"}
 
 
@@ -79,7 +81,7 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
                 cols[c] = s.astype(object).map(str).where(s.notna(), np.nan)
         return pd.DataFrame(cols, index=X.index)
 
-    def _fit_params(self, X: pd.DataFrame) -> dict[str, dict]:
+    def _fit_params(self, X: pd.DataFrame, y: np.ndarray) -> dict[str, dict]:
         params: dict[str, dict] = {}
         given = dict(self.special_codes or {})
         trends = {c: TRENDS[int(d)] for c, d in (self.monotone or {}).items() if int(d)}
@@ -92,8 +94,22 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
                     codes = self._common_codes(X[c], sentinel_codes(X[c]))
                 if codes:
                     p["special_codes"] = {f"{v:g}": [float(v)] for v in codes}
+                splits = self._prebins(X[c], y, codes or [])
+                if splits.size:  # else optbinning finds none either
+                    p["user_splits"] = splits
             params[c] = p
         return params
+
+    def _prebins(self, values: pd.Series, y: np.ndarray, codes: Sequence[float]) -> np.ndarray:
+        """optbinning's "cart" pre-binning of a numeric column, by `cart_prebins` (a third of the
+        time): rows neither missing nor special codes, leaves of min_prebin_size of all rows."""
+        v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        clean = ~np.isnan(v) & ~np.isin(v, np.asarray(codes, dtype=float))
+        min_leaf = int(np.ceil(self._min_prebin_size() * v.size))
+        return cart_prebins(v[clean], y[clean], self.max_n_prebins, min_leaf)
+
+    def _min_prebin_size(self) -> float:
+        return min(self.min_bin_size, 0.05)
 
     def _common_codes(self, values: pd.Series, codes: list[float]) -> list[float]:
         """The codes each held by at least `min_bin_size` of the rows."""
@@ -108,7 +124,7 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
             raise ValueError("y must be 0/1 with no missing labels; drop unmatured rows first")
         self.variables_ = [str(c) for c in X.columns]
         self.categorical_ = [c for c in self.variables_ if is_text(X[c])]
-        fit_params = self._fit_params(X)
+        fit_params = self._fit_params(X, y)
         self.special_codes_ = {
             c: [float(v) for v in p["special_codes"]]
             for c, p in fit_params.items()
@@ -117,7 +133,7 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
         self.binning_ = BinningProcess(
             self.variables_,
             max_n_prebins=self.max_n_prebins,
-            min_prebin_size=min(self.min_bin_size, 0.05),
+            min_prebin_size=self._min_prebin_size(),
             min_bin_size=self.min_bin_size,
             categorical_variables=self.categorical_ or None,
             selection_criteria={"iv": {"min": self.min_iv}},
@@ -237,3 +253,65 @@ def _bin_label(b) -> str:
     if not isinstance(b, str) and hasattr(b, "__iter__"):
         return "[" + ", ".join(str(v) for v in b) + "]"
     return str(b)
+
+
+def cart_prebins(x, y, max_leaves: int, min_leaf: int) -> np.ndarray:
+    """The split points sklearn's ``DecisionTreeClassifier(max_leaf_nodes=max_leaves,
+    min_samples_leaf=min_leaf)`` finds on one feature (Gini, best first: optbinning's "cart"
+    pre-binning), from prefix counts over one sort instead of a sort per node; the same splits
+    (tested against sklearn). As there, values compare as float32, closer than 1e-7 as equal.
+    """
+    xs32 = np.asarray(x, dtype=np.float32)
+    order = np.argsort(xs32, kind="stable")
+    xs = xs32[order]
+    events = np.concatenate([[0.0], np.cumsum(np.asarray(y, dtype=np.float64)[order])])
+    n = xs.size
+    if n == 0:
+        return np.array([])
+    cut_positions = np.flatnonzero(xs[1:] > xs[:-1] + FEATURE_THRESHOLD) + 1  # split positions
+
+    def gini(pos, total):  # sklearn's order of operations, so that ties break the same way
+        neg = total - pos
+        return 1.0 - (neg * neg + pos * pos) / (total * total)
+
+    def node(start, end):
+        """(improvement, position) of the node's best split, or None when it is a leaf."""
+        size = end - start
+        w_pos = events[end] - events[start]
+        impurity = gini(w_pos, float(size))
+        if size < 2 or size < 2 * min_leaf or impurity <= np.finfo(float).eps:
+            return None
+        lo = np.searchsorted(cut_positions, start + min_leaf, side="left")
+        hi = np.searchsorted(cut_positions, end - min_leaf, side="right")
+        cand = cut_positions[lo:hi]
+        if cand.size == 0:
+            return None
+        w_l = (cand - start).astype(np.float64)
+        w_r = (end - cand).astype(np.float64)
+        pos_l = events[cand] - events[start]
+        pos_r = events[end] - events[cand]
+        imp_l, imp_r = gini(pos_l, w_l), gini(pos_r, w_r)
+        proxy = -w_r * imp_r - w_l * imp_l
+        i = int(np.argmax(proxy))
+        w_node = float(size)
+        drop = impurity - (w_r[i] / w_node) * imp_r[i] - (w_l[i] / w_node) * imp_l[i]
+        improvement = (w_node / n) * drop
+        return improvement, int(cand[i])
+
+    thresholds = []
+    frontier = []
+    counter = 0
+    first = node(0, n)
+    if first is not None:
+        heapq.heappush(frontier, (-first[0], counter, 0, n, first[1]))
+    splits_left = max_leaves - 1
+    while frontier and splits_left > 0:
+        _, _, start, end, p = heapq.heappop(frontier)
+        splits_left -= 1
+        thresholds.append(float(xs[p - 1]) / 2.0 + float(xs[p]) / 2.0)
+        for a, b in ((start, p), (p, end)):
+            child = node(a, b)
+            if child is not None:
+                counter += 1
+                heapq.heappush(frontier, (-child[0], counter, a, b, child[1]))
+    return np.unique(np.array(thresholds))

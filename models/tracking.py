@@ -203,7 +203,9 @@ def write_tables(result: TrainingResult, folder: Path) -> None:
     write_test_frame(result.test_frame, folder / TEST_FRAME_ARTIFACT)
 
 
-def write_figures(result: TrainingResult, folder: Path, title: str, figures: dict[str, bytes]):
+def write_figures(
+    result: TrainingResult, folder: Path, title: str, figures: dict[str, bytes]
+) -> None:
     """The figures as PNGs and the HTML validation report that embeds them, under ``folder``."""
     for sub in ("plots", "report"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
@@ -311,15 +313,16 @@ def log_training(
                 mlflow.log_params(trial["params"])
                 mlflow.log_metric("valid_auc", trial["valid_auc"])
         with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp) / "artifacts"
+            tables, figures = Path(tmp) / "tables", Path(tmp) / "figures"
             step("drawing figures (second process), writing tables, logging the scorer")
-            with FigureWorker(figure_inputs(result), Path(tmp) / "figures") as worker:
-                write_tables(result, folder)
+            with FigureWorker(figure_inputs(result), Path(tmp) / "drawn") as worker:
+                write_tables(result, tables)
+                mlflow.log_artifacts(str(tables))
                 info = log_scorer(result.scorer, result.test_frame)
                 step("writing the validation report")
                 title = f"Validation report: {model_name} ({dataset})"
-                write_figures(result, folder, title, worker.result())
-            mlflow.log_artifacts(str(folder))
+                write_figures(result, figures, title, worker.result())
+            mlflow.log_artifacts(str(figures))
         step("registering the scorer")
         version = str(mlflow.register_model(info.model_uri, model_name).version)
     register_challenger(

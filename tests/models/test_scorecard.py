@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from models.scaling import factor_offset
-from models.scorecard import WOEScorecard
+from models.scorecard import WOEScorecard, cart_prebins
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +155,47 @@ def test_monotone_feature_never_gives_fewer_points_to_higher_values():
 
     assert np.any(np.diff(points_by_age(free)) < 0)  # unconstrained: the old lose points
     assert np.all(np.diff(points_by_age(held)) >= 0)
+
+
+def _sklearn_prebins(x, y, max_leaves, min_leaf):
+    from sklearn.tree import DecisionTreeClassifier, _tree
+
+    tree = DecisionTreeClassifier(min_samples_leaf=min_leaf, max_leaf_nodes=max_leaves)
+    splits = np.unique(tree.fit(x.reshape(-1, 1), y).tree_.threshold)
+    return splits[splits != _tree.TREE_UNDEFINED]
+
+
+COLUMNS = {
+    "normal": lambda rng, n: rng.normal(size=n),
+    "integers": lambda rng, n: rng.integers(0, 15, n).astype(float),  # many ties
+    "rounded": lambda rng, n: np.round(rng.lognormal(size=n), 2),
+    "large": lambda rng, n: rng.exponential(size=n) * 1e5,  # float32 rounding matters
+}
+
+
+@pytest.mark.parametrize("kind", list(COLUMNS))
+def test_cart_prebins_are_sklearns_tree_splits(kind):
+    rng = np.random.default_rng(len(kind))
+    for _ in range(15):
+        n = int(rng.integers(50, 4000))
+        x = COLUMNS[kind](rng, n)
+        z = (x - np.median(x)) / (np.std(x) + 1e-9) * rng.random()
+        y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(float)
+        leaves, min_leaf = int(rng.integers(2, 25)), int(np.ceil(rng.choice([0.01, 0.05]) * n))
+        np.testing.assert_array_equal(
+            cart_prebins(x, y, leaves, min_leaf), _sklearn_prebins(x, y, leaves, min_leaf)
+        )
+
+
+def test_cart_prebins_of_a_constant_or_pure_column_are_none():
+    assert cart_prebins(np.ones(100), np.r_[np.zeros(50), np.ones(50)], 20, 5).size == 0
+    assert cart_prebins(np.arange(100.0), np.zeros(100), 20, 5).size == 0
+    assert cart_prebins(np.array([]), np.array([]), 20, 5).size == 0
+
+
+def test_scorecard_with_own_prebins_equals_optbinnings_own_cart(data, card, monkeypatch):
+    X, y = data
+    monkeypatch.setattr(WOEScorecard, "_prebins", lambda self, values, y, codes: np.array([]))
+    theirs = WOEScorecard().fit(X, y)  # no user splits: optbinning's sklearn tree pre-bins
+    pd.testing.assert_frame_equal(card.scorecard_table_, theirs.scorecard_table_)
+    np.testing.assert_array_equal(card.decision_function(X), theirs.decision_function(X))
