@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
-from sklearn.metrics import roc_auc_score
+
+from models.validation import auc as roc_auc
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"
@@ -173,7 +174,7 @@ def compare_on_test_frame(
         for version in (challenger.version, champion_version):
             scorer = load_scorer(client, name, version, tmp)
             pd_ = scorer.score_frame(features, reasons=False)["pd"]
-            aucs.append(float(roc_auc_score(y, pd_)))
+            aucs.append(roc_auc(y, pd_))
     return aucs[0], aucs[1]
 
 

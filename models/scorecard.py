@@ -81,40 +81,38 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
                 cols[c] = s.astype(object).map(str).where(s.notna(), np.nan)
         return pd.DataFrame(cols, index=X.index)
 
-    def _fit_params(self, X: pd.DataFrame, y: np.ndarray) -> dict[str, dict]:
+    def _fit_params(self, data: pd.DataFrame, y: np.ndarray) -> dict[str, dict]:
+        """optbinning's parameters per variable, from the binning input (numbers as floats)."""
         params: dict[str, dict] = {}
         given = dict(self.special_codes or {})
         trends = {c: TRENDS[int(d)] for c, d in (self.monotone or {}).items() if int(d)}
         for c in self.variables_:
             p: dict = {}
             if c not in self.categorical_:
+                v = data[c].to_numpy()
                 p["monotonic_trend"] = trends.get(c, self.monotonic_trend)
                 codes = given.get(c)
                 if codes is None and self.detect_special:
-                    codes = self._common_codes(X[c], sentinel_codes(X[c]))
+                    codes = [
+                        k for k in sentinel_codes(data[c]) if (v == k).mean() >= self.min_bin_size
+                    ]  # only codes held by min_bin_size of the rows get a bin of their own
                 if codes:
-                    p["special_codes"] = {f"{v:g}": [float(v)] for v in codes}
-                splits = self._prebins(X[c], y, codes or [])
+                    p["special_codes"] = {f"{k:g}": [float(k)] for k in codes}
+                splits = self._prebins(v, y, codes or [])
                 if splits.size:  # else optbinning finds none either
                     p["user_splits"] = splits
             params[c] = p
         return params
 
-    def _prebins(self, values: pd.Series, y: np.ndarray, codes: Sequence[float]) -> np.ndarray:
+    def _prebins(self, v: np.ndarray, y: np.ndarray, codes: Sequence[float]) -> np.ndarray:
         """optbinning's "cart" pre-binning of a numeric column, by `cart_prebins` (a third of the
         time): rows neither missing nor special codes, leaves of min_prebin_size of all rows."""
-        v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
         clean = ~np.isnan(v) & ~np.isin(v, np.asarray(codes, dtype=float))
         min_leaf = int(np.ceil(self._min_prebin_size() * v.size))
         return cart_prebins(v[clean], y[clean], self.max_n_prebins, min_leaf)
 
     def _min_prebin_size(self) -> float:
         return min(self.min_bin_size, 0.05)
-
-    def _common_codes(self, values: pd.Series, codes: list[float]) -> list[float]:
-        """The codes each held by at least `min_bin_size` of the rows."""
-        v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-        return [c for c in codes if (v == c).mean() >= self.min_bin_size]
 
     def fit(self, X: pd.DataFrame, y) -> WOEScorecard:
         if not isinstance(X, pd.DataFrame):
@@ -124,7 +122,8 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
             raise ValueError("y must be 0/1 with no missing labels; drop unmatured rows first")
         self.variables_ = [str(c) for c in X.columns]
         self.categorical_ = [c for c in self.variables_ if is_text(X[c])]
-        fit_params = self._fit_params(X, y)
+        data = self._binning_input(X, self.variables_)
+        fit_params = self._fit_params(data, y)
         self.special_codes_ = {
             c: [float(v) for v in p["special_codes"]]
             for c, p in fit_params.items()
@@ -140,7 +139,7 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
             binning_fit_params=fit_params,
             n_jobs=self.n_jobs or (PARALLEL_JOBS if X.size >= PARALLEL_CELLS else 1),
         )
-        self.binning_.fit(self._binning_input(X, self.variables_), y.astype(int))
+        self.binning_.fit(data, y.astype(int))
         summary = self.binning_.summary().set_index("name")
         self.iv_ = summary["iv"].astype(float).sort_values(ascending=False)
         selected = [str(c) for c in self.binning_.get_support(names=True)]

@@ -167,14 +167,14 @@ def _resampled_counts(
     few = present.size * _MULTINOMIAL_RATIO < groups.size
     for start in range(0, n_boot, chunk):
         b = min(chunk, n_boot - start)
-        counts = np.zeros((b, n_groups))
         if few:
+            counts = np.zeros((b, n_groups))
             counts[:, present] = rng.multinomial(groups.size, freq / groups.size, size=b)
+            yield counts
         else:
             draws = groups[rng.integers(0, groups.size, size=(b, groups.size))]
             draws += (np.arange(b, dtype=draws.dtype) * n_groups)[:, None]
-            counts += np.bincount(draws.ravel(), minlength=b * n_groups).reshape(b, n_groups)
-        yield counts
+            yield np.bincount(draws.ravel(), minlength=b * n_groups).reshape(b, n_groups)
 
 
 def gini(auc: float) -> float:
