@@ -24,10 +24,10 @@ import pandas as pd
 import psycopg
 
 from models.master_scale import MasterScale
-from pipelines.batch import DECISION_COLUMNS, SCORE_COLUMNS, write_scored_run
-from pipelines.early_warning import evaluate_signals, load_rules, roll_up
-from pipelines.policy import decide, load_policy
+from pipelines.decisions.early_warning import evaluate_signals, load_rules, roll_up
+from pipelines.decisions.policy import decide, load_policy
 from pipelines.store.lifecycle import dedupe_key
+from pipelines.store.runs import DECISION_COLUMNS, SCORE_COLUMNS, write_scored_run
 from pipelines.store.testing import POSTGRES_TEST_URL, postgres_available, temporary_store
 
 FEATURES = [

@@ -10,6 +10,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from pipelines.errors import NotFound
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
@@ -61,8 +63,21 @@ def upgrade(engine_or_url: Engine | str, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
-def open_store(url: str, *, schema: str | None = None) -> Engine:
-    """Engine on an up-to-date store: creates the SQLite file or tables on first use."""
+def open_store(url: str, *, schema: str | None = None, create: bool = True) -> Engine:
+    """Engine on an up-to-date store: creates the SQLite file or tables on first use.
+
+    With ``create`` False (commands that only read) a SQLite file that does not exist raises
+    `NotFound` instead of being created empty.
+    """
+    parsed = make_url(url)
+    if not create and parsed.get_backend_name() == "sqlite":
+        path = parsed.database
+        if path and path != ":memory:" and not Path(path).is_file():
+            raise NotFound(
+                "no results store there",
+                source=path,
+                hint="check --database-url or CREDITRISK_DATABASE_URL; `creditrisk run` makes one",
+            )
     engine = make_engine(url, schema=schema)
     upgrade(engine)
     return engine

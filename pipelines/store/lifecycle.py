@@ -25,12 +25,16 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.sql import bindparam
 
-from pipelines.early_warning import RANK
+from pipelines.decisions.early_warning import RANK
 from pipelines.store.bulk import fast_insert
-from pipelines.store.models import AuditLog, EarlyWarning, WarningEvent, _utcnow
+from pipelines.store.tables import AuditLog, EarlyWarning, WarningEvent, _utcnow
 
 W = EarlyWarning.__table__
 E = WarningEvent.__table__
+
+
+class TransitionError(ValueError):
+    """The warning's status does not allow the transition (acknowledging a resolved one, say)."""
 
 
 def audit(conn: Connection, who: str, action: str, what: str, details: dict | None = None) -> None:
@@ -294,7 +298,7 @@ def _transition(
         if row is None:
             raise LookupError(f"no warning with id {warning_id}; list them with `warnings list`")
         if row["status"] not in allowed:
-            raise ValueError(
+            raise TransitionError(
                 f"warning {warning_id} is {row['status']}; only {' or '.join(allowed)} warnings "
                 f"can be {event}"
             )
@@ -352,4 +356,12 @@ def events_of(engine: Engine, warning_id: int) -> pd.DataFrame:
         return pd.DataFrame(rows.mappings().all())
 
 
-__all__ = ["acknowledge", "audit", "dedupe_key", "events_of", "resolve", "sync_warnings"]
+__all__ = [
+    "TransitionError",
+    "acknowledge",
+    "audit",
+    "dedupe_key",
+    "events_of",
+    "resolve",
+    "sync_warnings",
+]

@@ -9,13 +9,13 @@ import pandas as pd
 from sqlalchemy import Engine, and_, func, insert, select
 
 from pipelines.store.lifecycle import _require, audit
-from pipelines.store.models import (
+from pipelines.store.tables import (
     AuditLog,
     EarlyWarning,
     Override,
     PolicyDecision,
+    RunRecord,
     Score,
-    ScoreRun,
     _utcnow,
 )
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from models.master_scale import MasterScale
     from models.validation import MigrationResult
 
-RUNS, SCORES, DECISIONS = ScoreRun.__table__, Score.__table__, PolicyDecision.__table__
+RUNS, SCORES, DECISIONS = RunRecord.__table__, Score.__table__, PolicyDecision.__table__
 W, OVERRIDES, AUDIT = EarlyWarning.__table__, Override.__table__, AuditLog.__table__
 
 
@@ -33,8 +33,10 @@ def _frame(engine: Engine, stmt) -> pd.DataFrame:
         return pd.DataFrame(result.all(), columns=list(result.keys()))
 
 
-def list_runs(engine: Engine, model_name: str | None = None) -> pd.DataFrame:
-    """Succeeded runs, newest as-of first."""
+def list_runs(
+    engine: Engine, model_name: str | None = None, *, current_only: bool = True
+) -> pd.DataFrame:
+    """Succeeded runs, newest as-of first (with ``current_only`` False, superseded ones too)."""
     stmt = select(RUNS).where(RUNS.c.status == "succeeded")
     if model_name:
         stmt = stmt.where(RUNS.c.model_name == model_name)
@@ -58,7 +60,7 @@ def run_migration(
     engine: Engine, before_run: int, after_run: int, scale: MasterScale | None = None
 ) -> MigrationResult:
     """Migration matrix between two stored runs."""
-    from pipelines.ratings import migration
+    from pipelines.decisions.ratings import migration
 
     return migration(read_scores(engine, before_run), read_scores(engine, after_run), scale)
 
@@ -106,7 +108,7 @@ def read_warnings(
 
 def read_watchlist(engine: Engine, model_name: str | None = None) -> pd.DataFrame:
     """The stored watch list joined with each customer's rating in the latest run."""
-    from pipelines.ratings import WATCH_LEVELS, watchlist
+    from pipelines.decisions.ratings import WATCH_LEVELS, watchlist
 
     warnings = read_warnings(engine, levels=WATCH_LEVELS)
     latest = latest_run_ids(engine, model_name, n=1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from features.catalog import CATALOG, CATALOG_VERSION
@@ -107,7 +106,7 @@ def test_as_of_range():
 
 
 def test_cli_writes_parquet_with_the_catalog_version(tmp_path, monkeypatch):
-    from pipelines.cli_data_features import register
+    from pipelines.cli import app
 
     monkeypatch.setenv("CREDITRISK_HOME", str(tmp_path / "home"))
     statements = pd.DataFrame(
@@ -119,9 +118,6 @@ def test_cli_writes_parquet_with_the_catalog_version(tmp_path, monkeypatch):
         | {c: pd.Series([], dtype=float) for c in ("current_assets", "current_liabilities")}
     )
     write_book(tiny_book() | {"financial_statements": statements}, tmp_path / "book")
-    app = typer.Typer()
-    register(app)
-    app.command("noop")(lambda: None)
     out = tmp_path / "snaps.parquet"
     args = ["features", "--data", str(tmp_path / "book"), "--out", str(out), "--no-validate"]
     series = ["--from", "2021-01-01", "--to", "2022-07-01", "--every", "6"]

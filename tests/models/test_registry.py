@@ -6,7 +6,6 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from models.registry import (
@@ -175,14 +174,12 @@ def test_a_better_challenger_replaces_the_champion_and_history_shows_when(store)
 
 
 def test_cli_train_promote_and_history(store, tmp_path, monkeypatch):
-    from pipelines.cli_models import register
+    from pipelines.cli import app
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store["uri"])
     monkeypatch.setenv("CREDITRISK_HOME", str(tmp_path / "home"))
     path = tmp_path / "book-loans.csv"
     credit_frame(2000, seed=3).drop(columns="as_of").to_csv(path, index=False)
-    app = typer.Typer()
-    register(app)
     runner = CliRunner()
     args = ["train", "--data", str(path), "--target", "default", "--id", "customer_id"]
     trained = runner.invoke(app, [*args, "--trained-by", "dana"])

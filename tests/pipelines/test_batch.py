@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-import pipelines.batch as batch
-from pipelines.batch import write_scored_run
-from pipelines.early_warning import evaluate_signals, load_rules, roll_up
-from pipelines.policy import decide, load_policy
+import pipelines.store.runs as batch
+from pipelines.decisions.early_warning import evaluate_signals, load_rules, roll_up
+from pipelines.decisions.policy import decide, load_policy
 from pipelines.store import queries
+from pipelines.store.runs import write_scored_run
 
 REASONS = json.dumps(
     [{"feature": "days_past_due_current", "text": "late", "value": 45, "contribution": 0.7}]

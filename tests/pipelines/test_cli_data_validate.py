@@ -8,17 +8,10 @@ from typer.testing import CliRunner
 
 from features.io import write_book
 from features.schemas import STATEMENT_AMOUNTS
-from pipelines.cli_data_validate import register
+from pipelines.cli import app
 
 
 def _app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-
-    @app.command("noop")
-    def noop() -> None:  # a second command keeps typer from collapsing the group
-        pass
-
     return app
 
 

@@ -8,7 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.early_warning import RulesError, evaluate_signals, load_rules, parse_rules, roll_up
+from pipelines.decisions.early_warning import (
+    RulesError,
+    evaluate_signals,
+    load_rules,
+    parse_rules,
+    roll_up,
+)
 
 RULES = load_rules()
 AS_OF = pd.Timestamp("2024-06-01")

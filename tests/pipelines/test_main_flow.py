@@ -15,14 +15,18 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("prefect")]
 def finished(prefect_harness, tmp_path_factory):
     """One run of the main flow on 3,000 customers over 48 months."""
     from models.registry import Gates
-    from pipelines.flows import main_flow
+    from pipelines.flows.main import main_flow
+    from pipelines.usecases.book import GenerateRequest
+    from pipelines.usecases.main_job import MainJobRequest
+    from pipelines.usecases.scoring import DecisionConfig
 
     # Per-grade Jeffreys tests on a 3,000-customer test window are too noisy to gate on; the
     # gate itself is tested in tests/models/test_registry.py.
     gates = Gates(allow_red_jeffreys=True)
     home = tmp_path_factory.mktemp("creditrisk-home")
     settings = Settings(home=home)
-    state = main_flow(settings, customers=3_000, months=48, seed=42, gates=gates, return_state=True)
+    request = MainJobRequest(book=GenerateRequest(customers=3_000, months=48, seed=42), gates=gates)
+    state = main_flow(settings, request, DecisionConfig.load(), return_state=True)
     return settings, state
 
 
@@ -35,8 +39,11 @@ def test_flow_completes_and_promotes_a_champion(finished):
     summary = state.result()
     assert summary.decision.promoted, summary.decision.reasons
     client = connect(settings.tracking_uri)
-    assert alias_version(client, summary.tracked.model_name, "champion") == summary.tracked.version
-    assert summary.training.champion.metrics["auc"] > 0.6
+    assert (
+        alias_version(client, summary.trained.tracked.model_name, "champion")
+        == summary.trained.tracked.version
+    )
+    assert summary.trained.result.champion.metrics["auc"] > 0.6
 
 
 def test_book_is_reconciled_and_snapshots_written(finished):
@@ -52,14 +59,14 @@ def test_book_is_reconciled_and_snapshots_written(finished):
 
 def test_store_holds_two_scored_runs_with_decisions_and_warnings(finished):
     from pipelines.store.db import open_store
-    from pipelines.store.models import PolicyDecision, Score, ScoreRun
     from pipelines.store.queries import read_audit
+    from pipelines.store.tables import PolicyDecision, RunRecord, Score
 
     settings, state = finished
     summary = state.result()
     engine = open_store(settings.results_url)
     with engine.connect() as conn:
-        runs = conn.execute(select(ScoreRun.status, ScoreRun.n_customers)).all()
+        runs = conn.execute(select(RunRecord.status, RunRecord.n_customers)).all()
         n_scores = conn.execute(select(func.count()).select_from(Score)).scalar_one()
         n_decisions = conn.execute(select(func.count()).select_from(PolicyDecision)).scalar_one()
     assert [status for status, _ in runs] == ["succeeded", "succeeded"]
@@ -72,7 +79,7 @@ def test_store_holds_two_scored_runs_with_decisions_and_warnings(finished):
 def test_rescoring_the_same_date_replaces_the_run(finished):
     from pipelines.store.db import open_store
     from pipelines.store.queries import list_runs, read_warnings
-    from pipelines.tasks import score_and_decide_task
+    from pipelines.usecases.scoring import DecisionConfig, ScoringRequest, score_dates
 
     settings, state = finished
     summary = state.result()
@@ -80,11 +87,12 @@ def test_rescoring_the_same_date_replaces_the_run(finished):
     before_runs, before_warnings = list_runs(engine), read_warnings(engine)
     scoring = pd.read_parquet(settings.snapshots_dir / "scoring.parquet")
     latest = scoring[scoring["as_of"] == scoring["as_of"].max()]
-    tracked = summary.tracked
-    (rerun,) = score_and_decide_task.fn(
-        latest, tracked.model_name, tracked.version, settings.tracking_uri,
-        settings.results_url, "creditrisk-run",
+    tracked = summary.trained.tracked
+    request = ScoringRequest(
+        tracked.model_name, tracked.version, settings.tracking_uri, settings.results_url,
+        "creditrisk-run", DecisionConfig.load(),
     )  # fmt: skip
+    (rerun,) = score_dates(latest, request)
     after_runs, after_warnings = list_runs(engine), read_warnings(engine)
     assert len(after_runs) == len(before_runs)
     assert rerun.run_id not in before_runs["id"].tolist()

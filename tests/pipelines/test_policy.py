@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.policy import DEFAULT_PATH, PolicyError, decide, load_policy, parse_policy
+from pipelines.decisions.policy import DEFAULT_PATH, PolicyError, decide, load_policy, parse_policy
 
 GRADES = ["R1", "R2", "D"]
 GOOD = """\
@@ -130,17 +130,14 @@ def test_decide_refuses_grades_without_a_rule():
 
 
 def test_cli_policy_check_reports_the_line(tmp_path):
-    import typer
     from typer.testing import CliRunner
 
-    from pipelines.cli_decisions import register
+    from pipelines.cli import app
 
-    app = typer.Typer()
-    register(app)
     bad = tmp_path / "bad.yaml"
     bad.write_text(DEFAULT_PATH.read_text().replace("[guarantee]", "[guarantor]"))
     result = CliRunner().invoke(app, ["policy", "check", str(bad)], terminal_width=200)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "unknown condition 'guarantor'" in result.output
     assert "bad.yaml:24: rules.2.conditions.0" in result.output
     good = CliRunner().invoke(app, ["policy", "check", str(DEFAULT_PATH)])

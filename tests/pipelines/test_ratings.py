@@ -6,9 +6,9 @@ import datetime as dt
 
 import pandas as pd
 
-from pipelines.batch import write_scored_run
-from pipelines.ratings import migration, watchlist
+from pipelines.decisions.ratings import migration, watchlist
 from pipelines.store.queries import read_watchlist, run_migration
+from pipelines.store.runs import write_scored_run
 
 
 def grades(pairs: dict[str, str]) -> pd.DataFrame:

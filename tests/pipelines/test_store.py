@@ -9,10 +9,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from pipelines.batch import write_scored_run
 from pipelines.store import queries, upgrade
 from pipelines.store.lifecycle import acknowledge, events_of, resolve, sync_warnings
-from pipelines.store.models import EarlyWarning
+from pipelines.store.runs import write_scored_run
+from pipelines.store.tables import EarlyWarning
 
 
 def test_migrations_create_every_table_and_are_idempotent(engine):

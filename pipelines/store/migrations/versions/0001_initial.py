@@ -8,7 +8,7 @@ Create Date: 2026-05-10
 import sqlalchemy as sa
 from alembic import op
 
-from pipelines.store.models import JSONText
+from pipelines.store.tables import JSONText
 
 revision = "0001"
 down_revision = None

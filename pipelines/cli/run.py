@@ -6,12 +6,13 @@ import logging
 import time
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from pipelines.settings import get_settings
-
-console = Console()
+from pipelines.cli.render import console
+from pipelines.settings import Settings, get_settings
+from pipelines.usecases.book import GenerateRequest
+from pipelines.usecases.main_job import MainJobRequest, MainJobResult
+from pipelines.usecases.scoring import DecisionConfig, ScoringOutcome
 
 RUN_HELP = """Run the whole main job on the embedded default and print a summary.
 
@@ -24,7 +25,7 @@ CREDITRISK_HOME (default .creditrisk); set CREDITRISK_DATABASE_URL for PostgreSQ
 """
 
 
-def counts_table(summary) -> Table:
+def counts_table(summary: MainJobResult) -> Table:
     table = Table(title=f"Customer book: {summary.book.customers:,} customers")
     for name in ("table", "rows in", "accepted", "rejected"):
         table.add_column(name, justify="left" if name == "table" else "right")
@@ -33,7 +34,7 @@ def counts_table(summary) -> Table:
     return table
 
 
-def snapshots_table(summary) -> Table:
+def snapshots_table(summary: MainJobResult) -> Table:
     table = Table(title=f"Training snapshots: {summary.n_features} features")
     for name in ("as_of", "customers", "default rate (12 m)"):
         table.add_column(name, justify="left" if name == "as_of" else "right")
@@ -42,8 +43,8 @@ def snapshots_table(summary) -> Table:
     return table
 
 
-def model_table(summary) -> Table:
-    tracked, result = summary.tracked, summary.training
+def model_table(summary: MainJobResult) -> Table:
+    tracked, result = summary.trained.tracked, summary.trained.result
     table = Table(title=f"Model {tracked.model_name} v{tracked.version} (out-of-time test)")
     table.add_column("metric")
     table.add_column("LightGBM", justify="right")
@@ -56,7 +57,7 @@ def model_table(summary) -> Table:
     return table
 
 
-def grades_table(run) -> Table:
+def grades_table(run: ScoringOutcome) -> Table:
     table = Table(title=f"Scored {run.as_of:%Y-%m-%d} (run {run.run_id}): grades and policy")
     for name in ("grade", "customers", "share", "median limit", "term", "conditions", "approval"):
         table.add_column(name, justify="left" if name in ("grade", "conditions") else "right")
@@ -74,7 +75,7 @@ def grades_table(run) -> Table:
     return table
 
 
-def print_summary(summary, settings, seconds: float) -> None:
+def print_summary(summary: MainJobResult, settings: Settings, seconds: float) -> None:
     """Book counts, default rates, features, model, grades, policy and open warnings."""
     console.print(counts_table(summary))
     console.print(f"rejects: {summary.book.rejects_path}")
@@ -83,7 +84,7 @@ def print_summary(summary, settings, seconds: float) -> None:
     decision = summary.decision
     verdict = "promoted to champion" if decision.promoted else "not promoted"
     console.print(
-        f"{summary.tracked.model_name} v{summary.tracked.version} {verdict} "
+        f"{summary.trained.tracked.model_name} v{summary.trained.tracked.version} {verdict} "
         f"(approver {decision.approver}): {'; '.join(decision.reasons)}"
     )
     for run in summary.runs:
@@ -124,11 +125,14 @@ def register(app: typer.Typer) -> None:
             "demo-approver", help="Who approves the promotion; must differ from --trained-by."
         ),
     ) -> None:
-        from pipelines.flows import main_flow
+        from pipelines.flows.main import main_flow
 
         logging.getLogger("mlflow").setLevel(logging.WARNING)
         settings = get_settings()
+        config = DecisionConfig.load()
+        book = GenerateRequest(customers=customers, months=months, start=start, seed=seed)
+        request = MainJobRequest(book=book, trained_by=trained_by, approver=approver)
         started = time.perf_counter()
         with console.status("running the main job (Prefect flow creditrisk-main)..."):
-            summary = main_flow(settings, customers, months, seed, start, trained_by, approver)
+            summary = main_flow(settings, request, config)
         print_summary(summary, settings, time.perf_counter() - started)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from models.master_scale import MasterScale
 from models.validation import MigrationResult, migration_matrix
-from pipelines.early_warning import RANK
+from pipelines.decisions.early_warning import RANK
 
 WATCH_LEVELS = ("amber", "red")
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from pipelines.policy import PolicyError, line_of, parse_yaml_mapping, read_yaml_text
+from pipelines.decisions.policy import PolicyError, line_of, parse_yaml_mapping, read_yaml_text
 
 log = logging.getLogger(__name__)
 

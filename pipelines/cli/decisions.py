@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-console = Console()
+from models.master_scale import MasterScale
+from pipelines.cli.render import console, table
+from pipelines.errors import as_typed
+from pipelines.settings import get_settings
+from pipelines.store import open_store
+from pipelines.usecases import review
+
 DB_HELP = "Results store URL (default: CREDITRISK_DATABASE_URL, else .creditrisk/results.db)."
 DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help=DB_HELP)]
 User = Annotated[str, typer.Option("--user", "-u", help="Who you are (recorded in the audit log).")]
@@ -28,24 +31,13 @@ ratings_app = typer.Typer(
 
 
 def _engine(url: str | None):
-    from pipelines.settings import get_settings
-    from pipelines.store import open_store
-
-    return open_store(url or get_settings().results_url)
+    """The results store; commands here only read or change one that exists."""
+    with as_typed():
+        return open_store(url or get_settings().results_url, create=False)
 
 
 def _table(frame, title: str, columns: list[str]) -> None:
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
-    for row in frame[columns].itertuples(index=False):
-        table.add_row(*["" if v is None else str(v) for v in row])
-    console.print(table)
-
-
-def _fail(message: str) -> None:
-    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
-    raise typer.Exit(1)
+    console.print(table(frame, title, columns))
 
 
 @warnings_app.command("list")
@@ -59,9 +51,7 @@ def warnings_list(
     database_url: DatabaseUrl = None,
 ) -> None:
     """List warnings, newest first (default: active ones at every level)."""
-    from pipelines.store import queries
-
-    frame = queries.read_warnings(
+    frame = review.list_warnings(
         _engine(database_url),
         tuple(status or ("open", "acknowledged")),
         tuple(level) if level else None,
@@ -85,12 +75,7 @@ def warnings_ack(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Acknowledge an open warning (it stays active until resolved or cleared by data)."""
-    from pipelines.store.lifecycle import acknowledge
-
-    try:
-        acknowledge(_engine(database_url), warning_id, user, note)
-    except (LookupError, ValueError) as exc:
-        _fail(str(exc))
+    review.acknowledge_warning(_engine(database_url), warning_id, user, note)
     console.print(f"warning {warning_id} acknowledged by {user}")
 
 
@@ -102,12 +87,7 @@ def warnings_resolve(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Resolve a warning; the next run that still flags the customer opens a new one."""
-    from pipelines.store.lifecycle import resolve
-
-    try:
-        resolve(_engine(database_url), warning_id, user, note)
-    except (LookupError, ValueError) as exc:
-        _fail(str(exc))
+    review.resolve_warning(_engine(database_url), warning_id, user, note)
     console.print(f"warning {warning_id} resolved by {user}")
 
 
@@ -119,13 +99,10 @@ def policy_check(
     ] = None,
 ) -> None:
     """Validate a credit policy file against the master scale and show it per grade."""
-    from models.master_scale import MasterScale
-    from pipelines.policy import PolicyError, load_policy, policy_table
+    from pipelines.decisions.policy import load_policy, policy_table
 
-    try:
+    with as_typed():
         policy = load_policy(file, MasterScale.load(master_scale).grades)
-    except PolicyError as exc:
-        _fail(str(exc))
     frame = policy_table(policy).fillna("")
     _table(frame, f"{file}: valid ({policy.name})", list(frame.columns))
 
@@ -141,14 +118,9 @@ def policy_override(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Override a customer's recommended credit limit; recorded with user and reason."""
-    from pipelines.store import queries
-
-    try:
-        out = queries.record_override(
-            _engine(database_url), customer, limit, user, reason, term_days=term_days, run_id=run_id
-        )
-    except (LookupError, ValueError) as exc:
-        _fail(str(exc))
+    out = review.override_limit(
+        _engine(database_url), customer, limit, user, reason, term_days=term_days, run_id=run_id
+    )
     console.print(
         f"override {out['id']}: {customer} limit {out['original_limit']} -> {limit} by {user}"
     )
@@ -163,15 +135,11 @@ def ratings_migration(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Rating migration matrix between two runs (default: the two newest)."""
-    from pipelines.store import queries
-
-    engine = _engine(database_url)
-    if before is None or after is None:
-        newest = queries.latest_run_ids(engine, model, n=2)
-        if len(newest) < 2:
-            _fail("need two runs in the store; pass --from and --to run ids")
-        after, before = after or newest[0], before or newest[1]
-    result = queries.run_migration(engine, before, after)
+    with as_typed():
+        scale = MasterScale.load()
+    before, after, result = review.rating_migration(
+        _engine(database_url), before, after, scale, model
+    )
     matrix = (result.rates.round(3) if rates else result.counts).reset_index()
     matrix.columns = [str(c) for c in matrix.columns]
     _table(
@@ -192,9 +160,7 @@ def ratings_watchlist(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Customers with an active amber or red warning, newest first, with their current rating."""
-    from pipelines.store.queries import read_watchlist
-
-    frame = read_watchlist(_engine(database_url), model)
+    frame = review.watchlist(_engine(database_url), model)
     if frame.empty:
         console.print("the watch list is empty")
         return

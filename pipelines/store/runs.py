@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from pipelines.store.bulk import fast_insert
 from pipelines.store.lifecycle import audit, sync_warnings
-from pipelines.store.models import PolicyDecision, Score, ScoreRun, _utcnow
+from pipelines.store.tables import PolicyDecision, RunRecord, Score, _utcnow
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def bulk_insert(
 
 
 def _replace_previous(conn: Connection, key: dict) -> int | None:
-    runs = ScoreRun.__table__
+    runs = RunRecord.__table__
     old = conn.execute(select(runs.c.id).filter_by(**key)).scalar()
     if old is not None:
         conn.execute(delete(Score.__table__).where(Score.__table__.c.run_id == old))
@@ -117,7 +117,7 @@ def write_scored_run(
         _check(decisions, DECISION_COLUMNS, "decisions")
     as_of = _as_date(as_of)
     key = {"as_of": as_of, "model_name": model_name, "model_version": str(model_version)}
-    runs = ScoreRun.__table__
+    runs = RunRecord.__table__
     try:
         with engine.begin() as conn:
             replaced = _replace_previous(conn, key)

@@ -52,7 +52,7 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-class ScoreRun(Base):
+class RunRecord(Base):
     """One scoring of the book at an as-of date by one model version."""
 
     __tablename__ = "score_runs"

@@ -1,0 +1,1 @@
+"""Prefect flows and their tasks: wiring only, over `pipelines.usecases`."""

@@ -1,0 +1,65 @@
+"""Prefect tasks of the main job: each calls one use case, so a failed task can be retried."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NONE
+
+from models.registry import Decision, Gates
+from pipelines.settings import Settings
+from pipelines.usecases import book, promotion, scoring, snapshots, training
+from pipelines.usecases.main_job import preflight
+
+
+@task(cache_policy=NONE, name="preflight")
+def preflight_task(settings: Settings) -> None:
+    """The folders, the results store and MLflow answer before any work starts."""
+    preflight(settings)
+
+
+@task(cache_policy=NONE, name="generate-book")
+def generate_book_task(request: book.GenerateRequest, folder: Path) -> Path:
+    """Generate the synthetic customer book and write it as Parquet."""
+    book.generate_book(request, folder)
+    return folder
+
+
+@task(cache_policy=NONE, name="validate-book")
+def validate_book_task(
+    folder: Path, rejects_path: Path, max_reject_rate: float
+) -> book.BookValidated:
+    """Validate the book against the contract; quarantine rejects; refuse above the threshold."""
+    return book.validate_book(folder, max_reject_rate, rejects_path)
+
+
+@task(cache_policy=NONE, name="build-snapshots")
+def build_snapshots_task(
+    tables: dict[str, pd.DataFrame], dates: list[pd.Timestamp], horizon: int, path: Path
+) -> snapshots.SnapshotsBuilt:
+    """Point-in-time features and labels for ``dates``, written to ``path``."""
+    return snapshots.build_and_write_snapshots(tables, dates, horizon, path)
+
+
+@task(cache_policy=NONE, name="train-model")
+def train_task(request: training.TrainRequest, settings: Settings) -> training.Trained:
+    """Train LightGBM and the scorecard, log to MLflow, register a challenger."""
+    return training.train_and_register(request, settings)
+
+
+@task(cache_policy=NONE, name="promote-model")
+def promote_task(
+    tracking_uri: str, model: str, version: str, approver: str, gates: Gates | None
+) -> Decision:
+    """Ask the registry to promote ``version`` (gates, champion comparison, four eyes)."""
+    return promotion.promote(tracking_uri, model, version, approver, gates)
+
+
+@task(cache_policy=NONE, name="score-and-decide")
+def score_task(
+    frame: pd.DataFrame, request: scoring.ScoringRequest
+) -> list[scoring.ScoringOutcome]:
+    """Score, decide, warn and store each as-of date of ``frame``."""
+    return scoring.score_dates(frame, request)

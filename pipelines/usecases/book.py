@@ -1,0 +1,110 @@
+"""Use cases on a customer book: generate a synthetic one; read and validate one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from features.io import read_book, write_book, write_rejects
+from features.labels import observed_until
+from features.schemas import RejectRateExceeded, ValidationResult, enforce_reject_rate
+from features.schemas import validate_tables as validate_contract
+from features.synthetic import generate_book as simulate_book
+from pipelines.errors import BadInput, Refused, as_typed
+from pipelines.usecases import Step, silent
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    """What `creditrisk generate` and the main job ask of the synthetic book."""
+
+    customers: int = 20_000
+    months: int = 48
+    start: str = "2021-01-01"
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class BookValidated:
+    """A validated book: accepted tables, counts per table and where the rejects went."""
+
+    validation: ValidationResult
+    rejects_path: Path
+
+    @property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return self.validation.accepted
+
+    @property
+    def counts(self) -> pd.DataFrame:
+        return self.validation.counts
+
+    @property
+    def customers(self) -> int:
+        return len(self.validation.accepted["customers"])
+
+    @property
+    def observed_until(self) -> pd.Timestamp:
+        return observed_until(self.validation.accepted)
+
+    def enforce(self) -> None:
+        """Raise `Refused` when a table's reject rate is above the threshold."""
+        try:
+            enforce_reject_rate(
+                self.validation, self.validation.max_reject_rate, str(self.rejects_path)
+            )
+        except RejectRateExceeded as exc:
+            raise Refused(
+                str(exc), hint="fix the rejected rows or raise --max-reject-rate"
+            ) from exc
+
+
+def generate_book(
+    request: GenerateRequest,
+    folder: Path,
+    on_month: Callable[[int, int], None] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Simulate the synthetic book and write it as Parquet to ``folder``."""
+    try:
+        start = pd.Timestamp(request.start)
+    except ValueError as exc:
+        raise BadInput(
+            f"{request.start!r} is not a date",
+            field="start",
+            hint="use YYYY-MM-DD, e.g. 2021-01-01",
+        ) from exc
+    tables = simulate_book(
+        request.customers, request.months, f"{start:%Y-%m-%d}", request.seed, on_month=on_month
+    )
+    with as_typed():
+        write_book(tables, folder)
+    return tables
+
+
+def validate_book(
+    folder: Path,
+    max_reject_rate: float,
+    rejects_path: Path,
+    *,
+    enforce: bool = True,
+    step: Step = silent,
+) -> BookValidated:
+    """Read the book in ``folder``, validate it against the contract, quarantine the rejects.
+
+    With ``enforce`` a reject rate above ``max_reject_rate`` raises `Refused` (the rejects are
+    written first, so the user can see them).
+    """
+    with as_typed():
+        step(f"reading {folder}")
+        tables = read_book(folder)
+        rows = sum(len(frame) for frame in tables.values())
+        step(f"validating {rows:,} rows")
+        validation = validate_contract(tables, max_reject_rate=max_reject_rate)
+        write_rejects(validation.rejects, rejects_path)
+    book = BookValidated(validation, rejects_path)
+    if enforce:
+        book.enforce()
+    return book

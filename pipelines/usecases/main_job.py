@@ -1,0 +1,43 @@
+"""The main job's request, result and preflight: what `creditrisk run` asks and reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from models.registry import Decision, Gates
+from pipelines.settings import Settings
+from pipelines.usecases.book import BookValidated, GenerateRequest
+from pipelines.usecases.preflight import check_store, check_tracking, check_writable
+from pipelines.usecases.scoring import ScoringOutcome
+from pipelines.usecases.training import Trained
+
+
+@dataclass(frozen=True)
+class MainJobRequest:
+    """The synthetic book to generate, who trains and approves, and the promotion gates."""
+
+    book: GenerateRequest = field(default_factory=GenerateRequest)
+    trained_by: str = "creditrisk-run"
+    approver: str = "demo-approver"
+    gates: Gates | None = None
+
+
+@dataclass(frozen=True)
+class MainJobResult:
+    """Everything `creditrisk run` reports at the end."""
+
+    book: BookValidated
+    training_snapshots: pd.DataFrame
+    n_features: int
+    trained: Trained
+    decision: Decision
+    runs: list[ScoringOutcome] = field(default_factory=list)
+
+
+def preflight(settings: Settings) -> None:
+    """Check, before any work, that the folders, the results store and MLflow can be used."""
+    check_writable(settings.home)
+    check_store(settings.results_url, create=True)
+    check_tracking(settings.tracking_uri)

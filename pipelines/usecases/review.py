@@ -1,0 +1,132 @@
+"""Use cases of credit staff on stored results: warnings, overrides, migrations, the watch list."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from models.master_scale import MasterScale
+from models.validation import MigrationResult
+from pipelines.decisions.early_warning import LEVELS
+from pipelines.errors import BadInput, Conflict, NotFound, as_typed
+from pipelines.store import lifecycle, queries
+
+STATUSES = ("open", "acknowledged", "resolved")
+MAX_LIMIT = 1e12
+MAX_TERM_DAYS = 3650
+
+
+def _choices(values: tuple[str, ...] | None, allowed: tuple[str, ...], option: str) -> None:
+    unknown = sorted(set(values or ()) - set(allowed))
+    if unknown:
+        raise BadInput(
+            f"unknown value(s) {', '.join(map(repr, unknown))}",
+            field=option,
+            hint=f"use one of {', '.join(allowed)}",
+        )
+
+
+def list_warnings(
+    engine: Engine,
+    status: tuple[str, ...] = ("open", "acknowledged"),
+    levels: tuple[str, ...] | None = None,
+    customer_id: str | None = None,
+) -> pd.DataFrame:
+    """Stored warnings, newest first; unknown levels or statuses are refused."""
+    _choices(status, STATUSES, "--status")
+    _choices(levels, tuple(lv for lv in LEVELS if lv != "green"), "--level")
+    with as_typed():
+        return queries.read_warnings(engine, status, levels, customer_id)
+
+
+def _transition(action, engine: Engine, warning_id: int, user: str, note: str) -> dict[str, Any]:
+    with as_typed():
+        try:
+            return action(engine, warning_id, user, note)
+        except LookupError as exc:
+            raise NotFound(str(exc), field="WARNING_ID") from exc
+        except lifecycle.TransitionError as exc:
+            raise Conflict(str(exc), field="WARNING_ID") from exc
+        except ValueError as exc:
+            raise BadInput(str(exc)) from exc
+
+
+def acknowledge_warning(engine: Engine, warning_id: int, user: str, note: str) -> dict[str, Any]:
+    """Acknowledge an open warning (audited); `Conflict` when it is not open."""
+    return _transition(lifecycle.acknowledge, engine, warning_id, user, note)
+
+
+def resolve_warning(engine: Engine, warning_id: int, user: str, note: str) -> dict[str, Any]:
+    """Resolve an open or acknowledged warning (audited); `Conflict` when already resolved."""
+    return _transition(lifecycle.resolve, engine, warning_id, user, note)
+
+
+def override_limit(
+    engine: Engine,
+    customer_id: str,
+    limit: float,
+    user: str,
+    reason: str,
+    *,
+    term_days: int | None = None,
+    run_id: int | None = None,
+) -> dict[str, Any]:
+    """Record a manual limit (and term) override against the customer's latest decision."""
+    if not math.isfinite(limit) or not 0 <= limit <= MAX_LIMIT:
+        raise BadInput(
+            f"limit {limit} is not a finite amount between 0 and {MAX_LIMIT:,.0f}",
+            field="--limit",
+            hint="give the limit in the book's currency, e.g. 250000",
+        )
+    if term_days is not None and not 0 <= term_days <= MAX_TERM_DAYS:
+        raise BadInput(
+            f"term {term_days} days is not between 0 and {MAX_TERM_DAYS}",
+            field="--term-days",
+            hint="give the term in days, e.g. 90",
+        )
+    with as_typed():
+        try:
+            return queries.record_override(
+                engine, customer_id, limit, user, reason, term_days=term_days, run_id=run_id
+            )
+        except LookupError as exc:
+            raise NotFound(str(exc), key=customer_id) from exc
+        except ValueError as exc:
+            raise BadInput(str(exc)) from exc
+
+
+def rating_migration(
+    engine: Engine,
+    before: int | None,
+    after: int | None,
+    scale: MasterScale,
+    model_name: str | None = None,
+) -> tuple[int, int, MigrationResult]:
+    """Migration matrix between two current runs (default: the two newest as-of dates)."""
+    with as_typed():
+        if before is None or after is None:
+            newest = queries.latest_run_ids(engine, model_name, n=2)
+            if len(newest) < 2:
+                raise NotFound(
+                    f"the store holds {len(newest)} current scoring run(s); a migration needs two",
+                    hint="score another as-of date, or pass --from and --to run ids",
+                )
+            after, before = after or newest[0], before or newest[1]
+        known = set(queries.list_runs(engine, model_name, current_only=False)["id"].astype(int))
+        for option, run in (("--from", before), ("--to", after)):
+            if run not in known:
+                raise NotFound(
+                    f"no scoring run with id {run}",
+                    field=option,
+                    hint="list runs with `creditrisk ratings runs`",
+                )
+        return before, after, queries.run_migration(engine, before, after, scale)
+
+
+def watchlist(engine: Engine, model_name: str | None = None) -> pd.DataFrame:
+    """Customers with an active amber or red warning and their current rating."""
+    with as_typed():
+        return queries.read_watchlist(engine, model_name)

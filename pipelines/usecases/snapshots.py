@@ -1,0 +1,130 @@
+"""Use case: point-in-time feature and label snapshots of a validated book, written as Parquet."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from features.io import write_snapshots
+from features.labels import observed_until
+from features.snapshots import as_of_range, build_snapshots, snapshot_summary
+from pipelines.errors import BadInput, as_typed
+
+FIRST_TRAINING_MONTH = 15
+
+
+@dataclass(frozen=True)
+class SnapshotsBuilt:
+    """Snapshots of one or more as-of dates, where they were written and what they hold."""
+
+    frame: pd.DataFrame
+    path: Path
+    summary: pd.DataFrame
+    seconds: dict[pd.Timestamp, float] = field(default_factory=dict)
+
+    @property
+    def n_features(self) -> int:
+        return self.frame.shape[1] - 3
+
+
+@dataclass(frozen=True)
+class SnapshotPlan:
+    """As-of dates of the main job: training (label observed) and scoring (the latest quarters)."""
+
+    training: list[pd.Timestamp]
+    scoring: list[pd.Timestamp]
+
+    @classmethod
+    def for_book(
+        cls, observed: pd.Timestamp, first_month: pd.Timestamp, horizon: int
+    ) -> SnapshotPlan:
+        """Quarterly training dates from 15 months into the book to the last matured date."""
+        last_matured = observed - pd.DateOffset(months=horizon)
+        first = first_month + pd.DateOffset(months=FIRST_TRAINING_MONTH)
+        if last_matured < first:
+            raise BadInput(
+                f"the book ends {observed:%Y-%m-%d}: no as-of date from {first:%Y-%m-%d} has a "
+                f"matured {horizon}-month label",
+                field="months",
+                hint=f"generate at least {FIRST_TRAINING_MONTH + horizon + 3} months",
+            )
+        training = as_of_range(first, last_matured, 3)
+        scoring = [observed - pd.DateOffset(months=3), observed]
+        return cls(training=training, scoring=scoring)
+
+
+def as_of_dates(
+    dates: list[pd.Timestamp],
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+    every: int | None,
+) -> list[pd.Timestamp]:
+    """As-of dates from explicit dates and/or a series ``start``..``end`` every ``every`` months."""
+    found = [pd.Timestamp(d) for d in dates]
+    if start is not None or end is not None or every is not None:
+        if start is None or end is None:
+            raise BadInput("a series of as-of dates needs both --from and --to", field="--from")
+        if end < start:
+            raise BadInput(
+                f"--from {start:%Y-%m-%d} is after --to {end:%Y-%m-%d}",
+                field="--from",
+                hint="swap them",
+            )
+        found += as_of_range(start, end, every or 3)
+    if not found:
+        raise BadInput(
+            "no as-of date given",
+            field="--as-of",
+            hint="give --as-of DATE, or --from DATE --to DATE [--every MONTHS]",
+        )
+    return sorted(set(found))
+
+
+def check_dates_in_book(tables: dict[str, pd.DataFrame], dates: list[pd.Timestamp]) -> None:
+    """Refuse as-of dates before the book's first repayment month or after it was observed."""
+    months = pd.to_datetime(tables["repayments"]["month"])
+    if months.empty:
+        raise BadInput(
+            "the repayments table is empty", source="repayments", hint="add repayment months"
+        )
+    first, last = months.min(), observed_until(tables)
+    outside = [d for d in dates if d < first or d > last]
+    if outside:
+        shown = ", ".join(f"{d:%Y-%m-%d}" for d in outside[:5])
+        raise BadInput(
+            f"as-of date(s) {shown} outside the book, which runs from {first:%Y-%m-%d} to "
+            f"{last:%Y-%m-%d}",
+            field="--as-of",
+            hint=f"choose dates from {first:%Y-%m-%d} to {last:%Y-%m-%d}",
+        )
+
+
+def build_and_write_snapshots(
+    tables: dict[str, pd.DataFrame],
+    dates: list[pd.Timestamp],
+    horizon_months: int,
+    path: Path,
+    metadata: dict | None = None,
+    progress: Callable[[pd.Timestamp], None] | None = None,
+) -> SnapshotsBuilt:
+    """Features and labels of ``tables`` at each date, written atomically to ``path``."""
+    check_dates_in_book(tables, dates)
+    seconds: dict[pd.Timestamp, float] = {}
+    started = time.perf_counter()
+
+    def done(as_of: pd.Timestamp, _frame: pd.DataFrame) -> None:
+        nonlocal started
+        seconds[as_of] = time.perf_counter() - started
+        started = time.perf_counter()
+        if progress is not None:
+            progress(as_of)
+
+    frame = build_snapshots(tables, dates, horizon_months, progress=done)
+    meta = {"as_of": [f"{d:%Y-%m-%d}" for d in dates], "horizon_months": horizon_months}
+    with as_typed():
+        write_snapshots(frame, path, {**meta, **(metadata or {})})
+    return SnapshotsBuilt(frame, path, snapshot_summary(frame), seconds)
