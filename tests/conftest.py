@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,3 +40,50 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+CLI = Path(sys.executable).with_name("creditrisk")
+
+
+def run_cli(*args: str, home: Path, env: dict | None = None, timeout: float = 600):
+    """The real `creditrisk` command in a subprocess, under its own CREDITRISK_HOME.
+
+    ``timeout`` only guards against a hang; tests never assert durations.
+    """
+    environment = {**os.environ, "CREDITRISK_HOME": str(home), "COLUMNS": "200"}
+    environment.pop("MLFLOW_TRACKING_URI", None)
+    environment.pop("CREDITRISK_DATABASE_URL", None)
+    environment.update(env or {})
+    return subprocess.run(
+        [str(CLI), *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=home.parent,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def assert_clean_error(result, exit_code: int, *fragments: str) -> str:
+    """The command failed with ``exit_code`` and one readable error line holding ``fragments``."""
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output, output
+    assert result.returncode == exit_code, (result.returncode, output)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error")]
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+@pytest.fixture
+def cli(tmp_path):
+    """`cli(*args, env=...)` runs the real command with CREDITRISK_HOME under tmp_path."""
+    home = tmp_path / "home"
+
+    def run(*args: str, env: dict | None = None, timeout: float = 600):
+        return run_cli(*args, home=home, env=env, timeout=timeout)
+
+    run.home = home
+    return run
