@@ -5,6 +5,9 @@ VENV   := .venv
 STAMP  := $(VENV)/.installed
 BIN    := $(VENV)/bin
 
+# The quiet environment lives in pipelines/settings.py (QUIET_ENVIRONMENT). make exports its
+# telemetry part again: the tools it starts (pip, pytest and its plugins) run before any
+# creditrisk code can set it.
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true

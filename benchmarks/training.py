@@ -21,14 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-for key, value in {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DO_NOT_TRACK": "true",
-    "MPLBACKEND": "Agg",
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-}.items():
-    os.environ.setdefault(key, value)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipelines.settings import quiet_environment
+
+quiet_environment()  # before MLflow and matplotlib are imported
 
 import lightgbm as lgb  # noqa: E402
 import numpy as np  # noqa: E402

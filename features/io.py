@@ -1,9 +1,18 @@
-"""Readers and writers for the canonical tables, rejects and feature snapshots (CSV and Parquet)."""
+"""Readers and writers for the canonical tables, rejects and feature snapshots (CSV and Parquet).
+
+A file that cannot be read as a table (not UTF-8, empty, a line with more fields than the header,
+not Parquet, not gzip) raises `BookReadError` naming the file, the line where known, the reason
+and what to do. In CSV an empty field is missing everywhere; ``MISSING_SPELLINGS`` (NA, NULL,
+nan, ...) are missing only in number and date columns: in id and code columns they are text.
+"""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import re
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,31 +22,49 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.catalog import CATALOG_VERSION
-from features.schemas import TABLES
+from features.schemas import TABLES, TEXT_COLUMNS, ContractError
 
 REQUIRED_TABLES = ("customers", "financial_statements", "repayments")
-TEXT_COLUMNS = ("customer_id", "segment", "industry", "region", "type", "reason")
 SUFFIXES = (".parquet", ".csv", ".csv.gz")
 METADATA_KEY = b"creditrisk"
+# The CSV spellings of a missing value in number and date columns. Text columns (ids and codes)
+# keep every spelling as text: `NA` is a customer id or a region code (North America), `NULL`
+# or `None` an id like any other; only an empty field is missing there.
+MISSING_SPELLINGS = (
+    "", "NA", "N/A", "n/a", "NaN", "nan", "-NaN", "-nan", "NULL", "null", "None", "#N/A", "<NA>",
+)  # fmt: skip
+_RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_PARQUET_SOURCE = re.compile(r"^Could not open Parquet input source '.*?': ")
+
+
+class BookReadError(ContractError):
+    """A file cannot be read as a table: the file (and line), the reason and what to do."""
+
+    def __init__(self, source: str | Path, reason: str, hint: str, line: int | None = None):
+        self.source, self.reason, self.hint, self.line = str(source), reason, hint, line
+        where = f"{source}:{line}" if line else str(source)
+        super().__init__(f"{where}: {reason}. {hint[0].upper()}{hint[1:]}.")
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read one table from CSV (``.csv``, ``.csv.gz``) or Parquet; ids and codes stay text.
 
     Values are not coerced further: ``features.schemas.validate_tables`` parses dates and numbers
-    and rejects what does not parse.
+    and rejects what does not parse. In CSV only an empty field is a missing id or code; number
+    and date columns also read ``MISSING_SPELLINGS`` as missing. A file that cannot be read
+    (not UTF-8, empty, a line with too many fields, not Parquet) raises `BookReadError`.
     """
     path = Path(path)
     name = path.name.lower()
     if name.endswith((".parquet", ".pq")):
-        return pd.read_parquet(path)
+        return _read_parquet(path)
     if name.endswith((".csv", ".csv.gz")):
-        header = pd.read_csv(path, nrows=0).columns
-        text = {c: "str" for c in TEXT_COLUMNS if c in header}
-        return pd.read_csv(path, dtype=text, low_memory=False)
-    raise ValueError(
-        f"cannot read {path}: expected a .csv, .csv.gz or .parquet file. "
-        "Convert the file to one of these formats."
+        return _read_csv(path)
+    raise BookReadError(
+        path,
+        "cannot read this format: expected a .csv, .csv.gz or .parquet file",
+        "convert the file to one of these formats",
     )
 
 
@@ -57,9 +84,10 @@ def read_book(folder: str | Path) -> dict[str, pd.DataFrame]:
         found = [folder / f"{name}{suffix}" for suffix in SUFFIXES]
         found = [p for p in found if p.exists()]
         if len(found) > 1:
-            raise ValueError(
-                f"{name} is in more than one file ({', '.join(p.name for p in found)}) in "
-                f"{folder}: keep one and remove the others."
+            raise BookReadError(
+                folder,
+                f"{name} is in more than one file ({', '.join(p.name for p in found)})",
+                "keep one and remove the others",
             )
         if found:
             tables[name] = read_table(found[0])
@@ -71,6 +99,103 @@ def read_book(folder: str | Path) -> dict[str, pd.DataFrame]:
             + ". An empty table with the canonical columns is fine."
         )
     return tables
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except pa.ArrowException as exc:
+        raise BookReadError(
+            path,
+            f"not a readable Parquet file ({_first_line(exc)})",
+            "write it again, or export the table as CSV",
+        ) from None
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """The CSV with text columns as text; unreadable files raise `BookReadError` naming them."""
+    try:
+        header = pd.read_csv(path, nrows=0).columns
+        missing = {c: [""] if c in TEXT_COLUMNS else list(MISSING_SPELLINGS) for c in header}
+        text = {c: "str" for c in TEXT_COLUMNS if c in header}
+        frame = pd.read_csv(
+            path, dtype=text, keep_default_na=False, na_values=missing, low_memory=False
+        )
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+    except pd.errors.EmptyDataError:
+        raise _no_header(path) from None
+    except pd.errors.ParserError as exc:
+        raise _unparsable(path, exc) from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise BookReadError(
+            path,
+            f"not a readable gzip file ({_first_line(exc)})",
+            "compress it again with gzip, or give the plain .csv",
+        ) from None
+    if not isinstance(frame.index, pd.RangeIndex):  # pandas made the surplus fields an index
+        raise _ragged(path, len(header), len(header) + frame.index.nlevels, line=2)
+    return frame
+
+
+def _open_bytes(path: Path):
+    return gzip.open(path) if path.name.lower().endswith(".gz") else path.open("rb")
+
+
+def _not_utf8(path: Path) -> BookReadError:
+    """Where the text stops being UTF-8: the line and the byte (only read on this error)."""
+    with _open_bytes(path) as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1 and raw.startswith(_UTF16_BOMS):
+                return BookReadError(
+                    path,
+                    "the file is UTF-16 text, not UTF-8",
+                    "save it as UTF-8 (for example `iconv -f UTF-16 -t UTF-8`)",
+                    line=1,
+                )
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                byte = raw[exc.start]
+                return BookReadError(
+                    path,
+                    f"not UTF-8 text: byte 0x{byte:02x} (a Latin-1 or Windows-1252 file?)",
+                    "save the file as UTF-8",
+                    line=number,
+                )
+    return BookReadError(path, "not UTF-8 text", "save the file as UTF-8")
+
+
+def _no_header(path: Path) -> BookReadError:
+    size = path.stat().st_size
+    reason = "empty file (0 bytes)" if size == 0 else "no header line (the file is blank)"
+    return BookReadError(
+        path, reason, "write at least the header line with the table's column names"
+    )
+
+
+def _unparsable(path: Path, exc: pd.errors.ParserError) -> BookReadError:
+    ragged = _RAGGED.search(str(exc))
+    if ragged is None:
+        return BookReadError(
+            path, f"not readable as CSV ({_first_line(exc)})", "check the quoting of the values"
+        )
+    expected, line, saw = (int(g) for g in ragged.groups())
+    return _ragged(path, expected, saw, line)
+
+
+def _ragged(path: Path, expected: int, saw: int, line: int) -> BookReadError:
+    return BookReadError(
+        path,
+        f"{saw} fields where the header has {expected}",
+        "remove the extra fields, or quote values that hold a comma",
+        line=line,
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = _PARQUET_SOURCE.sub("", str(exc)).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
 
 
 @contextmanager

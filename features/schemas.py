@@ -14,6 +14,11 @@ Keys: an exact copy of an accepted row is rejected as a duplicate; rows that sha
 are all rejected (which one is right is unknowable). Events have no key. Optional columns
 (founded_on, inventory) are added empty when absent. Child rows whose customer is unknown or was
 rejected are rejected. Dates after ``reference_date`` are rejected only when one is given.
+
+Dates are ISO 8601 text or typed dates; a time zone (``+05:00``, ``Z``, a tz-aware Parquet
+column, zones mixed in one column) is dropped and the local calendar date kept, never converted
+to UTC (see `_to_date`); a value that is no date is rejected row by row. Ids and codes are text:
+an empty or all-space value is missing, any other spelling (``NA``, ``NULL``, ``None``) is an id.
 """
 
 from __future__ import annotations
@@ -55,6 +60,11 @@ def _date(nullable: bool = False, *checks: pa.Check, required: bool = True) -> p
 def _amount(nonnegative: bool = True, nullable: bool = False, required: bool = True) -> pa.Column:
     checks = [pa.Check.ge(0, error="negative amount: must be >= 0")] if nonnegative else []
     return pa.Column(float, checks, nullable=nullable, required=required)
+
+
+def _is_text(col: pa.Column) -> bool:
+    """Ids and codes: every column that is neither a date nor a number."""
+    return str(col.dtype) not in (DATE, "float64", "int64")
 
 
 def _one_of(values: tuple[str, ...]) -> pa.Check:
@@ -127,6 +137,12 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
     ),
 }
 
+# Columns read as text (ids and codes): a CSV keeps every spelling of them, `NA` included.
+TEXT_COLUMNS: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        c for schema in SCHEMAS.values() for c, col in schema.columns.items() if _is_text(col)
+    )
+)
 # The financial statement amounts (revenue ... inventory): every number column, in schema order.
 STATEMENT_AMOUNTS: tuple[str, ...] = tuple(
     c for c, col in SCHEMAS["financial_statements"].columns.items() if str(col.dtype) == "float64"
@@ -288,7 +304,7 @@ def _coerce(raw: pd.DataFrame, schema: pa.DataFrameSchema) -> tuple[pd.DataFrame
             df[column] = pd.Series(np.nan, index=df.index, dtype=str(col.dtype))
             continue
         kind = str(col.dtype)
-        before = df[column]
+        before = _blank_as_missing(df[column]) if _is_text(col) else df[column]
         if kind == DATE:
             after, reason = _to_date(before), "not a date (expected YYYY-MM-DD, 1678..2261)"
         elif kind in ("float64", "int64"):
@@ -312,19 +328,47 @@ def _coerce(raw: pd.DataFrame, schema: pa.DataFrameSchema) -> tuple[pd.DataFrame
 
 
 def _to_date(s: pd.Series) -> pd.Series:
-    """Parse ISO dates, drop time zones and times; dates outside 1678..2261 become missing."""
+    """Parse ISO dates to the local calendar date; dates outside 1678..2261 become missing.
+
+    A time zone is dropped, never converted: ``2021-01-01T00:00:00+05:00``, ``...T23:30:00Z``
+    and a tz-aware Parquet value all give the date written, 2021-01-01 (the source system's own
+    calendar day). Converting to UTC would move a month start east of Greenwich to the last
+    day of the month before, and a statement published on the 1st to the 31st.
+    """
+    if not pd.api.types.is_datetime64_any_dtype(s.dtype):
+        s = pd.to_datetime(_date_text(s), errors="coerce", format="ISO8601")
     if isinstance(s.dtype, pd.DatetimeTZDtype):
         s = s.dt.tz_localize(None)
-    if not pd.api.types.is_datetime64_any_dtype(s.dtype):
-        if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
-            s = s.astype("Int64").astype("str")
-        s = pd.to_datetime(s, errors="coerce", format="ISO8601")
     inside = (s >= pd.Timestamp.min) & (s <= pd.Timestamp.max)
     return s.where(inside).dt.normalize().astype(DATE)
 
 
+# A date, optionally with a time, then a time zone (ISO 8601): Z, +05:00, -0330 or +05. The
+# zone is cut off and the date (and time) kept as written.
+_TZ_SUFFIX = (
+    r"^\s*(\d{4}-?\d{2}-?\d{2}(?:[T\s]\d{2}(?::?\d{2}){0,2}(?:[.,]\d+)?)?)"
+    r"\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)\s*$"
+)
+
+
+def _date_text(s: pd.Series) -> pd.Series:
+    """Dates as ISO text without a time-zone suffix; whole numbers (20230101) as digits."""
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        return _whole_numbers(s).astype("str")
+    text = s.astype(object).where(s.notna()).astype("str")
+    return text.str.replace(_TZ_SUFFIX, r"\1", regex=True)
+
+
+def _whole_numbers(s: pd.Series) -> pd.Series:
+    """``s`` as nullable integers; fractions, infinities and missing values become missing."""
+    values = s.astype("float64")
+    whole = np.isfinite(values) & (values == np.floor(values)) & (values.abs() < 2**63)
+    return values.where(whole).astype("Int64")
+
+
 def _to_number(s: pd.Series) -> pd.Series:
-    if pd.api.types.is_bool_dtype(s.dtype):
+    """Numbers as floats; booleans, dates and durations are not numbers."""
+    if s.dtype.kind in "bmM":
         return pd.Series(np.nan, index=s.index)
     if pd.api.types.is_numeric_dtype(s.dtype):
         return s.astype("float64")
@@ -332,11 +376,22 @@ def _to_number(s: pd.Series) -> pd.Series:
 
 
 def _to_text(s: pd.Series) -> pd.Series:
+    """Ids and codes as text; whole floats (1.0 from a numeric column) lose their ``.0``."""
     if isinstance(s.dtype, pd.CategoricalDtype):
         s = s.astype(object)
     if pd.api.types.is_float_dtype(s.dtype):
-        s = s.astype("Int64")
+        whole = _whole_numbers(s)
+        if whole.notna().sum() == s.notna().sum():
+            s = whole
     return s.astype("str")
+
+
+def _blank_as_missing(s: pd.Series) -> pd.Series:
+    """An empty or all-space id or code is missing, as an empty CSV field is."""
+    if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_datetime64_any_dtype(s.dtype):
+        return s
+    blank = s.astype("str").str.strip().eq("").to_numpy(dtype=bool, na_value=False)
+    return s.mask(blank) if blank.any() else s
 
 
 def _schema_failures(df: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:

@@ -61,6 +61,24 @@ _INDUSTRY_PROFILE = np.array(
 _REGION_WEIGHTS = np.array([0.14, 0.13, 0.13, 0.12, 0.12, 0.12, 0.08, 0.16])
 
 
+class BookSizeError(ValueError):
+    """A size or seed the generator cannot use; ``argument`` names it, ``minimum`` is the least."""
+
+    def __init__(self, argument: str, value: int, minimum: int):
+        self.argument, self.value, self.minimum = argument, value, minimum
+        super().__init__(f"{argument} must be at least {minimum}, got {value}")
+
+
+# The least of each size: one customer and one month make a valid (if tiny) book.
+MINIMUM_SIZES = {"n_customers": 1, "months": 1, "seed": 0}
+
+
+def _check_size(**sizes: int) -> None:
+    for argument, value in sizes.items():
+        if value < MINIMUM_SIZES[argument]:
+            raise BookSizeError(argument, value, MINIMUM_SIZES[argument])
+
+
 @dataclass(frozen=True)
 class BookParams:
     """Tunable knobs of the generator; defaults give a few % annual default and AUC near 0.8."""
@@ -111,8 +129,7 @@ def generate_book(
     The window holds `months` calendar months from `start`; `on_month(done, total)` is called after
     each simulated month (for progress bars). Same arguments give identical frames.
     """
-    if n_customers < 1 or months < 1:
-        raise ValueError("n_customers and months must be at least 1")
+    _check_size(n_customers=n_customers, months=months, seed=seed)
     p = params or BookParams()
     if p.pre_months < p.statement_lookback_months + 9:
         raise ValueError("pre_months must exceed statement_lookback_months by 9 (TTM history)")
@@ -144,7 +161,10 @@ def summarise_book(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     rows = pd.DataFrame({"table": list(tables), "rows": [len(frame) for frame in tables.values()]})
     first_default = defaults.groupby("customer_id", observed=True)["defaulted_on"].min()
     per_customer = repayments.groupby("customer_id", observed=True)["month"].count()
-    in_default = repayments["customer_id"].map(first_default)
+    # reindex, not map: mapping through an empty Series of dates fails (a book without defaults)
+    in_default = pd.Series(
+        first_default.reindex(repayments["customer_id"]).to_numpy(), index=repayments.index
+    )
     after = (
         (repayments["month"] >= in_default - pd.DateOffset(months=1))
         .groupby(repayments["customer_id"], observed=True)

@@ -13,6 +13,8 @@ from sklearn.base import BaseEstimator
 from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import StratifiedKFold
 
+from models.validation import binary_labels
+
 PD_FLOOR = 0.0003
 PD_CAP = 1.0 - 1e-6
 METHODS = ("auto", "isotonic", "platt")
@@ -25,8 +27,14 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
+def sigmoid(z: ArrayLike) -> np.ndarray:
+    """The logistic function 1 / (1 + e^-z), by tanh (no overflow for large |z|)."""
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, dtype=float)))
+
+
+def floor_pd(p: ArrayLike, floor: float = PD_FLOOR) -> np.ndarray:
+    """PDs held in [floor, 1]: no customer is scored below the PD floor (0.03 %)."""
+    return np.clip(np.asarray(p, dtype=float), floor, 1.0)
 
 
 def fit_platt(x: np.ndarray, y: np.ndarray, max_iter: int = 100) -> tuple[float, float]:
@@ -35,7 +43,7 @@ def fit_platt(x: np.ndarray, y: np.ndarray, max_iter: int = 100) -> tuple[float,
     design = np.column_stack([(x - mu) / sd, np.ones_like(x)])
     beta = np.array([0.0, float(_logit(np.array([y.mean()]))[0])])
     for _ in range(max_iter):
-        p = _sigmoid(design @ beta)
+        p = sigmoid(design @ beta)
         grad = design.T @ (y - p)
         hess = (design * (p * (1 - p))[:, None]).T @ design + 1e-10 * np.eye(2)
         step = np.linalg.solve(hess, grad)
@@ -130,7 +138,7 @@ class PDCalibrator(BaseEstimator):
 
     def _apply(self, state: dict, x: np.ndarray) -> np.ndarray:
         if state["method"] == "platt":
-            p = _sigmoid(state["coef"] * x + state["intercept"])
+            p = sigmoid(state["coef"] * x + state["intercept"])
         else:
             p = np.interp(x, state["knots_x"], state["knots_y"])
         return np.clip(p, self.floor, PD_CAP)
@@ -164,9 +172,7 @@ class PDCalibrator(BaseEstimator):
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         if not 0 < self.floor < 0.5:
             raise ValueError(f"floor must lie in (0, 0.5), got {self.floor}")
-        yy = np.asarray(y, dtype=float).ravel()
-        if np.isnan(yy).any() or not np.isin(yy, (0.0, 1.0)).all():
-            raise ValueError("y must be 0/1 outcomes without NaN; keep only matured rows")
+        yy = binary_labels(y)
         if yy.min() == yy.max():
             raise ValueError(
                 "calibration needs both defaults and non-defaults in the held-out data"

@@ -24,6 +24,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import StratifiedKFold
 
+from models.validation import auc as roc_auc
+from models.validation import binary_labels
+
 SEED = 42
 DEFAULT_PARAMS: dict[str, Any] = {
     "learning_rate": 0.03,
@@ -152,9 +155,7 @@ class LGBMPDClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y, eval_set: tuple[Any, Any] | None = None) -> LGBMPDClassifier:
         X = _as_frame(X)
-        y = np.asarray(y, dtype=float)
-        if np.isnan(y).any() or not np.isin(y, (0.0, 1.0)).all():
-            raise ValueError("y must be 0/1 with no missing labels; drop unmatured rows first")
+        y = binary_labels(y)
         self.feature_names_ = [str(c) for c in X.columns]
         self.categorical_features_ = [
             c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)
@@ -260,8 +261,6 @@ def tune(
     `fixed` holds other LGBMPDClassifier parameters kept the same in every trial.
     """
     import optuna
-
-    from models.validation import auc as roc_auc
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 

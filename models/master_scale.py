@@ -2,7 +2,8 @@
 
 Bands are half-open [pd_min, pd_max), contiguous, monotone and cover [floor, 1); a PD below the
 floor falls in the best grade, a PD of 1 (or a customer flagged in default) in the default grade.
-The YAML is validated on load and every problem names the grade at fault.
+The YAML is validated on load (duplicate keys and non-finite numbers refused by
+`models.yaml_config`) and every problem reads ``file:line: grade at fault and problem``.
 """
 
 from __future__ import annotations
@@ -16,15 +17,31 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from numpy.typing import ArrayLike
+
+from models.yaml_config import ConfigError, Problem, line_of, parse_yaml_mapping, read_yaml_text
 
 DEFAULT_PATH = Path(__file__).with_name("master_scale.yaml")
 MIN_PERFORMING_GRADES = 7
 
 
-class MasterScaleError(ValueError):
-    """The master scale definition is invalid; the message names the grade and the problem."""
+class MasterScaleError(ConfigError):
+    """The master scale is invalid: ``file:line: grade and problem`` when loaded from a file.
+
+    ``loc`` is the path of the fault in the YAML mapping (``("grades", 3, "pd_min")``), which
+    `MasterScale.load` turns into the line.
+    """
+
+    what = "master scale"
+
+    def __init__(self, source: str | None, problems: list[Problem], loc: tuple = ()):
+        super().__init__(source, problems)
+        self.loc = loc
+
+
+def _refuse(message: str, *loc: object) -> MasterScaleError:
+    """The error for one problem at ``loc`` in the scale's mapping (line found on load)."""
+    return MasterScaleError(None, [(None, message)], loc)
 
 
 @dataclass(frozen=True)
@@ -41,62 +58,81 @@ def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
-def _parse_grade(entry: Any, position: int) -> Grade:
+def _parse_grade(entry: Any, i: int) -> Grade:
+    """The ``i``-th (0-based) entry of ``grades``."""
     if not isinstance(entry, Mapping):
-        raise MasterScaleError(f"grade #{position}: expected a mapping with name, pd_min, pd_max")
+        raise _refuse(f"grade #{i + 1}: expected a mapping with name, pd_min, pd_max", "grades", i)
     name = entry.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise MasterScaleError(f"grade #{position}: missing 'name' (a non-empty string)")
+        raise _refuse(f"grade #{i + 1}: missing 'name' (a non-empty string)", "grades", i, "name")
     bounds = {}
     for key in ("pd_min", "pd_max"):
         value = entry.get(key)
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise MasterScaleError(f"grade {name}: '{key}' must be a number, got {value!r}")
+            raise _refuse(
+                f"grade {name}: '{key}' must be a number, got {value!r}", "grades", i, key
+            )
         bounds[key] = float(value)
     return Grade(name, bounds["pd_min"], bounds["pd_max"], str(entry.get("label", "")))
 
 
 def _validate(grades: list[Grade], default_name: str, floor: float) -> None:
     if len(grades) < MIN_PERFORMING_GRADES:
-        raise MasterScaleError(
+        raise _refuse(
             f"the master scale has {len(grades)} performing grades; "
-            f"at least {MIN_PERFORMING_GRADES} are required"
+            f"at least {MIN_PERFORMING_GRADES} are required",
+            "grades",
         )
     names = [g.name for g in grades] + [default_name]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise MasterScaleError(f"grade {duplicates[0]}: duplicate grade name; names must be unique")
+    for k, name in enumerate(names):
+        if name in names[:k]:
+            where = ("default_grade", "name") if k == len(grades) else ("grades", k, "name")
+            raise _refuse(f"grade {name}: duplicate grade name; names must be unique", *where)
     if not 0 < floor < 1:
-        raise MasterScaleError(f"floor must lie in (0, 1), got {floor}")
-    for g in grades:
+        raise _refuse(f"floor must lie in (0, 1), got {floor}", "floor")
+    for i, g in enumerate(grades):
         if not (0 < g.pd_min < g.pd_max <= 1):
-            raise MasterScaleError(
+            raise _refuse(
                 f"grade {g.name}: band [{g.pd_min}, {g.pd_max}) must satisfy "
-                "0 < pd_min < pd_max <= 1 (non-monotone or empty band)"
+                "0 < pd_min < pd_max <= 1 (non-monotone or empty band)",
+                "grades",
+                i,
             )
-    for prev, cur in pairwise(grades):
+    for i, (prev, cur) in enumerate(pairwise(grades), start=1):
         if cur.pd_min < prev.pd_min:
-            raise MasterScaleError(
+            raise _refuse(
                 f"grade {cur.name}: pd_min {cur.pd_min} is below grade {prev.name}'s "
-                f"{prev.pd_min}; grades must be listed best first with rising PDs (non-monotone)"
+                f"{prev.pd_min}; grades must be listed best first with rising PDs (non-monotone)",
+                "grades",
+                i,
+                "pd_min",
             )
-    for prev, cur in pairwise(grades):
+    for i, (prev, cur) in enumerate(pairwise(grades), start=1):
         if not _close(cur.pd_min, prev.pd_max):
             kind = "gap" if cur.pd_min > prev.pd_max else "overlap"
-            raise MasterScaleError(
+            raise _refuse(
                 f"grade {cur.name}: {kind} with grade {prev.name} "
                 f"({prev.name} ends at {prev.pd_max}, {cur.name} starts at {cur.pd_min}); "
-                "set pd_min equal to the previous grade's pd_max"
+                "set pd_min equal to the previous grade's pd_max",
+                "grades",
+                i,
+                "pd_min",
             )
     if not _close(grades[0].pd_min, floor):
-        raise MasterScaleError(
+        raise _refuse(
             f"grade {grades[0].name}: pd_min {grades[0].pd_min} must equal the PD floor {floor} "
-            "so that the scale covers [floor, 1)"
+            "so that the scale covers [floor, 1)",
+            "grades",
+            0,
+            "pd_min",
         )
     if not _close(grades[-1].pd_max, 1.0):
-        raise MasterScaleError(
+        raise _refuse(
             f"grade {grades[-1].name}: pd_max {grades[-1].pd_max} must be 1 "
-            "so that the scale covers [floor, 1)"
+            "so that the scale covers [floor, 1)",
+            "grades",
+            len(grades) - 1,
+            "pd_max",
         )
 
 
@@ -116,34 +152,38 @@ class MasterScale:
     def from_dict(cls, spec: Mapping[str, Any]) -> MasterScale:
         """Build from the parsed YAML mapping (keys: floor, grades, default_grade)."""
         if not isinstance(spec, Mapping):
-            raise MasterScaleError("the master scale must be a mapping with 'grades' and 'floor'")
+            raise _refuse("the master scale must be a mapping with 'grades' and 'floor'")
         entries = spec.get("grades")
         if not isinstance(entries, list) or not entries:
-            raise MasterScaleError("'grades' must be a non-empty list of performing grades")
-        grades = [_parse_grade(e, i + 1) for i, e in enumerate(entries)]
+            raise _refuse("'grades' must be a non-empty list of performing grades", "grades")
+        grades = [_parse_grade(e, i) for i, e in enumerate(entries)]
         default = spec.get("default_grade", {"name": "D"})
         default_name = default.get("name") if isinstance(default, Mapping) else default
         if not isinstance(default_name, str) or not default_name.strip():
-            raise MasterScaleError("'default_grade' needs a name, e.g. {name: D}")
+            raise _refuse("'default_grade' needs a name, e.g. {name: D}", "default_grade")
         floor = spec.get("floor", grades[0].pd_min)
         if isinstance(floor, bool) or not isinstance(floor, int | float):
-            raise MasterScaleError(f"'floor' must be a number, got {floor!r}")
+            raise _refuse(f"'floor' must be a number, got {floor!r}", "floor")
         return cls(grades, default_name, float(floor))
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> MasterScale:
-        """Load and validate a YAML master scale (default: models/master_scale.yaml)."""
+        """Load and validate a YAML master scale (default: models/master_scale.yaml).
+
+        Every problem reads ``file:line: grade and problem``.
+        """
         path = Path(path) if path is not None else DEFAULT_PATH
-        try:
-            spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise MasterScaleError(f"master scale file not found: {path}") from exc
-        except yaml.YAMLError as exc:
-            raise MasterScaleError(f"master scale {path} is not valid YAML: {exc}") from exc
+        spec, index = parse_yaml_mapping(
+            read_yaml_text(path, MasterScaleError, "master scale"),
+            str(path),
+            MasterScaleError,
+            "expected a mapping with 'floor', 'grades' and 'default_grade'",
+        )
         try:
             return cls.from_dict(spec)
         except MasterScaleError as exc:
-            raise MasterScaleError(f"{path}: {exc}") from None
+            problem = (line_of(index, exc.loc), exc.reason)
+            raise MasterScaleError(str(path), [problem], exc.loc) from None
 
     @property
     def grades(self) -> list[str]:

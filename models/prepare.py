@@ -2,7 +2,9 @@
 
 `infer_roles` decides what each column is (id, time, excluded, constant, categorical, numeric, and
 which numeric columns carry sentinel codes) and says so in a small report dict; `TablePreparer`
-learns those roles on fit and applies them identically on every later transform.
+learns those roles on fit and applies them identically on every later transform. `probable_leaks`
+finds columns that alone separate the classes (the target in disguise), which training leaves out;
+`TrainingInputError` says what is wrong with a table that cannot train as given.
 
 Protected attributes (sex, marital status, race, ethnicity, religion, nationality, date of birth)
 never reach a model. Age is the one exception, on the terms of US Regulation B (12 CFR
@@ -15,13 +17,20 @@ with age), reported in `monotone_`; `drop_protected=True` with `allow_age=False`
 from __future__ import annotations
 
 import re
+import warnings
+from difflib import get_close_matches
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from models.validation import auc, is_binary
+
 SPECIAL_SUFFIX = "_special"
+LEAK_AUC = 0.999  # one column this separating is the target in disguise: real drivers reach 0.8
+MIN_LEVEL_ROWS = 10  # rarer categories share one default rate in the leak screen
+SHOWN_VALUES = 6  # distinct values named in an error
 MAX_NEGATIVE_CODES = 3
 MAX_HIGH_CODE_SHARE = 0.05
 ID_NAME = re.compile(r"^(unnamed: ?\d+|id|.*[_ ]id)$", re.IGNORECASE)
@@ -44,6 +53,111 @@ PROTECTED_ATTRIBUTES = frozenset(
 )
 AGE_ATTRIBUTES = frozenset({"age", "customer_age", "applicant_age", "age_years"})
 AGE_CONSTRAINT = -1
+
+
+class TrainingInputError(ValueError):
+    """A table that cannot train a model as given: why, the column (``field``) and what to do.
+
+    `pipelines.errors` turns it into a bad-input error with the same place and hint.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        field: str | None = None,
+        hint: str | None = None,
+        source: str | None = None,
+    ):
+        self.reason, self.field, self.hint, self.source = reason, field, hint, source
+        place = f"{field!r}: " if field else ""
+        super().__init__(f"{place}{reason}" + (f"; {hint}" if hint else ""))
+
+
+def _columns_hint(column: str, columns) -> str:
+    """What the table does hold: the closest column name, then the first few names."""
+    names = [str(c) for c in columns]
+    close = get_close_matches(str(column), names, n=1)
+    shown = ", ".join(names[:8]) + (f", ... ({len(names)} in all)" if len(names) > 8 else "")
+    if close:
+        return f"did you mean {close[0]!r}? The columns are {shown}"
+    return f"the columns are {shown or 'none'}"
+
+
+def check_roles(
+    columns, target: str, id: str | None = None, time: str | None = None, exclude=()
+) -> None:
+    """Every column named for a role is in the table, and the target has no other role."""
+    named = [("target", target), ("id", id), ("time", time), *(("excluded", c) for c in exclude)]
+    for role, column in named:
+        if column is None:
+            continue
+        if column not in columns:
+            raise TrainingInputError(
+                f"the {role} column is not in the table",
+                field=str(column),
+                hint=_columns_hint(column, columns),
+            )
+        if role != "target" and column == target:
+            raise TrainingInputError(
+                f"the target cannot also be the {role} column", field=str(column)
+            )
+
+
+def _values_found(values: pd.Series) -> str:
+    """The distinct values of a column with their row counts, the most frequent first."""
+    counts = values.value_counts(dropna=False)
+    shown = [f"{v!r} ({n:,} rows)" for v, n in counts.head(SHOWN_VALUES).items()]
+    more = len(counts) - SHOWN_VALUES
+    return ", ".join(shown) + (f" and {more:,} more distinct values" if more > 0 else "")
+
+
+def _some(values: pd.Series) -> str:
+    """The first three values, numbers to four significant digits."""
+    return ", ".join(f"{v:.4g}" if isinstance(v, float) else repr(v) for v in values.iloc[:3])
+
+
+def binary_target(values: pd.Series, name: str) -> np.ndarray:
+    """The target as 0/1 floats (1 = default) from 0/1, 0.0/1.0 or true/false values; any other
+    value (yes/no, 1/2, 0/1/2, text) is refused, naming the values found."""
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    if is_binary(numbers):
+        return numbers
+    raise TrainingInputError(
+        f"the target must be 0/1 (1 = default) or true/false; its values are "
+        f"{_values_found(values)}",
+        field=str(name),
+        hint="recode it to 1 for a default and 0 otherwise",
+    )
+
+
+def check_dates(values: pd.Series, name: str) -> None:
+    """Refuse a time column that is not dates: numbers, text that does not parse, missing dates."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        dates = values
+    elif _is_number(values):
+        raise TrainingInputError(
+            f"the time column holds numbers, not dates (such as {_some(values)})",
+            field=str(name),
+            hint="give a column of dates (YYYY-MM-DD), or train without one (stratified split)",
+        )
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "could not infer format"
+            dates = pd.to_datetime(values, errors="coerce")
+    bad = dates.isna().to_numpy()
+    if bad.any():
+        given = values[bad & values.notna().to_numpy()]
+        reason = (
+            f"{len(given):,} values are not dates, such as {_some(given)}"
+            if len(given)
+            else f"{int(bad.sum()):,} rows have no date"
+        )
+        raise TrainingInputError(
+            f"the time column is not a date column: {reason}",
+            field=str(name),
+            hint="give dates (YYYY-MM-DD) in every row, or train without a time column",
+        )
 
 
 def _name_key(column) -> str:
@@ -164,12 +278,14 @@ def infer_roles(
     exclude: tuple[str, ...] | list[str] = (),
     drop_protected: bool = True,
     allow_age: bool = True,
+    leaks: tuple[str, ...] | list[str] = (),
 ) -> dict[str, Any]:
     """Decide each column's role and report it.
 
     Protected attributes (by name, see `PROTECTED_ATTRIBUTES`) are dropped unless
     `drop_protected=False`: the project keeps them out of models. A numeric age column is kept
-    under the age constraint (see the module docstring) unless `allow_age=False`.
+    under the age constraint (see the module docstring) unless `allow_age=False`. ``leaks``
+    (found by `probable_leaks`) are dropped as probable leaks of the target.
     Keys: target, id (list), time, excluded, dropped {column: reason}, categorical, numeric,
     sentinels {column: codes}, special_indicators (columns that get a `<col>_special` code
     column: more than one code, or codes alongside genuinely missing values), age_constrained.
@@ -192,6 +308,9 @@ def infer_roles(
         "age_constrained": [],
     }
     taken = set(given)
+    for col in leaks:
+        report["dropped"][col] = "probable leak of the target"
+        taken.add(col)
     if drop_protected:
         for col in protected_attributes((c for c in df.columns if c not in taken), allow_age):
             report["dropped"][col] = "protected attribute"
@@ -231,7 +350,7 @@ class TablePreparer(TransformerMixin, BaseEstimator):
 
     Sentinel codes become NaN (with a `<col>_special` column holding the code where informative);
     text columns become `category` with the categories seen at fit (unseen values -> NaN); ids,
-    time, excluded, constant and protected-attribute columns are dropped. With
+    time, excluded, constant, protected-attribute and ``leaks`` columns are dropped. With
     `sentinels_to_nan=False` codes stay as they are (for `WOEScorecard`, which bins them apart).
     """
 
@@ -245,6 +364,7 @@ class TablePreparer(TransformerMixin, BaseEstimator):
         drop_protected: bool = True,
         sentinels_to_nan: bool = True,
         allow_age: bool = True,
+        leaks: tuple[str, ...] = (),
     ):
         self.target = target
         self.id = id
@@ -254,6 +374,7 @@ class TablePreparer(TransformerMixin, BaseEstimator):
         self.drop_protected = drop_protected
         self.sentinels_to_nan = sentinels_to_nan
         self.allow_age = allow_age
+        self.leaks = leaks
 
     def fit(self, X: pd.DataFrame, y=None) -> TablePreparer:
         if not isinstance(X, pd.DataFrame):
@@ -267,6 +388,7 @@ class TablePreparer(TransformerMixin, BaseEstimator):
             tuple(self.exclude),
             self.drop_protected,
             self.allow_age,
+            tuple(self.leaks),
         )
         self.sentinels_ = dict(self.report_["sentinels"])
         self.categories_ = {c: _seen_text(X[c]) for c in self.report_["categorical"]}
@@ -308,3 +430,37 @@ class TablePreparer(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         return np.asarray(self.feature_names_, dtype=object)
+
+
+def _ranked(s: pd.Series, y: np.ndarray) -> np.ndarray:
+    """A prepared column as ranks whose order the leak screen tests: values (missing below all of
+    them, infinite ones at the ends); categories (missing one of them) by their default rate,
+    rare ones tied."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        codes = s.cat.codes.to_numpy() + 1
+        rows = np.bincount(codes)
+        rate = np.bincount(codes, y) / np.maximum(rows, 1)
+        rate[rows < MIN_LEVEL_ROWS] = y.mean()
+        return rate[codes]
+    v = s.to_numpy(dtype=float, na_value=np.nan)
+    return np.unique(np.where(np.isnan(v), -np.inf, v), return_inverse=True)[1].astype(float)
+
+
+def single_feature_auc(X: pd.DataFrame, y: np.ndarray) -> pd.Series:
+    """Each prepared column's AUC alone, on rows whose 0/1 labels are ``y`` (both classes)."""
+    y = np.asarray(y, dtype=float)
+    return pd.Series({c: auc(y, _ranked(X[c], y)) for c in X.columns}, dtype=float)
+
+
+def probable_leaks(X: pd.DataFrame, y: np.ndarray, threshold: float = LEAK_AUC) -> dict[str, float]:
+    """Raw columns of which a prepared column alone separates the classes almost perfectly (AUC at
+    least ``threshold`` or at most 1 - ``threshold``): a copy, a multiple or a counter sorted by
+    the target, not a risk driver; column -> AUC. A `<col>_special` column points at ``col``."""
+    aucs = single_feature_auc(X, y)
+    found = aucs[(aucs - 0.5).abs() >= threshold - 0.5]
+    return {_raw_column(str(c), X.columns): float(a) for c, a in found.items()}
+
+
+def _raw_column(name: str, columns: pd.Index) -> str:
+    base = name.removesuffix(SPECIAL_SUFFIX)
+    return base if base != name and base in columns else name

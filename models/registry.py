@@ -107,13 +107,11 @@ def gate_failures(tags: dict[str, str], gates: Gates) -> list[str]:
     return failures
 
 
-def promote(
+def review_promotion(
     client: MlflowClient, name: str, version: str | int, approver: str, gates: Gates | None = None
 ) -> Decision:
-    """Move `champion` to ``version`` when gates, champion comparison and four eyes all pass.
-
-    The decision is recorded either way; read ``Decision.promoted`` and ``Decision.reasons``.
-    """
+    """Decide whether ``version`` may become champion (gates, champion comparison, four eyes),
+    changing nothing: `apply_decision` moves the alias and records the decision."""
     gates = gates or Gates()
     version = str(version)
     mv = client.get_model_version(name, version)
@@ -121,38 +119,63 @@ def promote(
     trained_by = tags.get("trained_by", "")
     previous = alias_version(client, name, CHAMPION)
     decision = Decision(name, version, approver, trained_by, False, previous_champion=previous)
-
-    reasons = []
-    if not approver.strip():
-        reasons.append("an approver name is required")
-    elif approver.strip().lower() == trained_by.strip().lower():
-        reasons.append(f"four-eyes rule: approver {approver!r} trained this version")
-    reasons += gate_failures(tags, gates)
+    reasons = _four_eyes(approver, trained_by) + gate_failures(tags, gates)
     if previous == version:
         reasons.append(f"version {version} is already the champion")
     elif previous is not None:
-        try:
-            challenger_auc, champion_auc = compare_on_test_frame(client, name, mv, previous)
-        except (ValueError, OSError, MlflowException) as exc:
-            challenger_auc, champion_auc = float("nan"), float("nan")
-            reasons.append(f"could not compare with champion v{previous}: {exc}")
-        decision.challenger_auc, decision.champion_auc = challenger_auc, champion_auc
-        if challenger_auc < champion_auc - gates.max_auc_drop:
-            reasons.append(
-                f"worse than champion v{previous} on the same out-of-time data: "
-                f"AUC {challenger_auc:.4f} < {champion_auc:.4f}"
-            )
-
+        reasons += _champion_comparison(client, name, mv, previous, gates, decision)
     decision.reasons = reasons or [f"gates passed; approved by {approver}"]
     decision.promoted = not reasons
+    return decision
+
+
+def _four_eyes(approver: str, trained_by: str) -> list[str]:
+    if not approver.strip():
+        return ["an approver name is required"]
+    if approver.strip().lower() == trained_by.strip().lower():
+        return [f"four-eyes rule: approver {approver!r} trained this version"]
+    return []
+
+
+def _champion_comparison(
+    client: MlflowClient, name: str, mv, previous: str, gates: Gates, decision: Decision
+) -> list[str]:
+    """Reasons the challenger is worse than the champion on its out-of-time test set."""
+    try:
+        challenger_auc, champion_auc = compare_on_test_frame(client, name, mv, previous)
+    except (ValueError, OSError, MlflowException) as exc:
+        decision.challenger_auc = decision.champion_auc = float("nan")
+        return [f"could not compare with champion v{previous}: {exc}"]
+    decision.challenger_auc, decision.champion_auc = challenger_auc, champion_auc
+    if challenger_auc < champion_auc - gates.max_auc_drop:
+        return [
+            f"worse than champion v{previous} on the same out-of-time data: "
+            f"AUC {challenger_auc:.4f} < {champion_auc:.4f}"
+        ]
+    return []
+
+
+def apply_decision(client: MlflowClient, decision: Decision) -> Decision:
+    """Move `champion` for a promotion (and drop `challenger` from it); record it either way."""
+    name, version = decision.model, decision.version
     if decision.promoted:
         client.set_registered_model_alias(name, CHAMPION, version)
         if alias_version(client, name, CHALLENGER) == version:
             client.delete_registered_model_alias(name, CHALLENGER)
-        client.set_model_version_tag(name, version, "promoted_by", approver)
+        client.set_model_version_tag(name, version, "promoted_by", decision.approver)
         client.set_model_version_tag(name, version, "promoted_at", decision.decided_at)
     record_decision(client, decision)
     return decision
+
+
+def promote(
+    client: MlflowClient, name: str, version: str | int, approver: str, gates: Gates | None = None
+) -> Decision:
+    """Move `champion` to ``version`` when gates, champion comparison and four eyes all pass.
+
+    The decision is recorded either way; read ``Decision.promoted`` and ``Decision.reasons``.
+    """
+    return apply_decision(client, review_promotion(client, name, version, approver, gates))
 
 
 def compare_on_test_frame(

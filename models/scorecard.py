@@ -17,8 +17,10 @@ from optbinning import BinningProcess
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
-from models.prepare import is_text, sentinel_codes
+from models.calibration import sigmoid
+from models.prepare import TrainingInputError, is_text, sentinel_codes
 from models.scaling import BASE_ODDS, BASE_SCORE, PDO, factor_offset
+from models.validation import binary_labels
 
 PARALLEL_CELLS, PARALLEL_JOBS = 1_000_000, 2  # bin variables in 2 threads on large inputs
 TRENDS = {1: "ascending", -1: "descending"}  # default rate over the value, as optbinning says
@@ -117,9 +119,7 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
     def fit(self, X: pd.DataFrame, y) -> WOEScorecard:
         if not isinstance(X, pd.DataFrame):
             raise TypeError("WOEScorecard needs a pandas DataFrame with named columns")
-        y = np.asarray(y, dtype=float)
-        if np.isnan(y).any() or not np.isin(y, (0.0, 1.0)).all():
-            raise ValueError("y must be 0/1 with no missing labels; drop unmatured rows first")
+        y = binary_labels(y)
         self.variables_ = [str(c) for c in X.columns]
         self.categorical_ = [c for c in self.variables_ if is_text(X[c])]
         data = self._binning_input(X, self.variables_)
@@ -144,8 +144,10 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
         self.iv_ = summary["iv"].astype(float).sort_values(ascending=False)
         selected = [str(c) for c in self.binning_.get_support(names=True)]
         if not selected:
-            raise ValueError(
-                f"no feature reaches IV >= {self.min_iv}; check the target or lower min_iv"
+            raise TrainingInputError(
+                f"no feature reaches the scorecard's min_iv (information value {self.min_iv:g}); "
+                f"the strongest, {self.iv_.index[0]!r}, has {self.iv_.iloc[0]:.4f}",
+                hint="add columns related to the outcome, or check the target column",
             )
         woe = self._woe(X, selected)
         self.features_, self.estimator_ = self._fit_right_signs(woe, y, selected)
@@ -225,7 +227,7 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
         return self.estimator_.decision_function(self._woe(X).to_numpy())
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        p = sigmoid(self.decision_function(X))
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:

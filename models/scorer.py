@@ -16,7 +16,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
-from models.calibration import PD_FLOOR
+from models.calibration import floor_pd
 from models.scaling import score_from_pd
 
 ID = "customer_id"
@@ -103,7 +103,7 @@ class CreditScorer(mlflow.pyfunc.PythonModel):
     def pd_of(self, prepared: pd.DataFrame) -> np.ndarray:
         """Calibrated PD (floored) of prepared rows."""
         raw = self._build()["booster"].predict(prepared, raw_score=True)
-        return np.clip(self.calibrator.predict(raw), PD_FLOOR, 1.0)
+        return floor_pd(self.calibrator.predict(raw))
 
     def score_frame(self, frame: pd.DataFrame, reasons: bool = True) -> pd.DataFrame:
         """Score raw feature rows: customer_id (when present), pd, score, grade, reasons."""

@@ -3,7 +3,8 @@
 With a time column the split is out of time: train on the earliest as-of dates, validate
 (early stopping) and calibrate on the next ones, test on the latest, so every reported figure is
 on data later than anything the model learned from. Without one, a seeded stratified split.
-Rows with a missing label (horizon not matured) are left out of every part.
+Rows with a missing label (horizon not matured) are left out of every part. `check_classes` and
+`check_parts` refuse labels too few to split, and parts a model cannot fit or be tested on.
 """
 
 from __future__ import annotations
@@ -14,7 +15,11 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from models.prepare import TrainingInputError
+
 SEED = 42
+MIN_CLASS_ROWS = 10  # of each class: the 10 % validation and calibration parts get one each
+PARTS = {"train": "training", "valid": "validation", "calib": "calibration", "test": "test"}
 
 
 @dataclass(frozen=True)
@@ -72,9 +77,10 @@ def out_of_time_split(
     t_keep = t[keep]
     dates, counts = np.unique(t_keep, return_counts=True)
     if len(dates) < 3 + 2 * gap_dates:
-        raise ValueError(
+        raise TrainingInputError(
             f"an out-of-time split needs at least {3 + 2 * gap_dates} labelled as-of dates, "
-            f"got {len(dates)}; add snapshot dates or use a stratified split (no time column)"
+            f"got {len(dates)}",
+            hint="add dates (snapshot as-of dates) or use a stratified split (no time column)",
         )
     total = counts.sum()
     n_test = min(_take_latest(counts, test_share, total), len(dates) - 2 - 2 * gap_dates)
@@ -106,6 +112,37 @@ def stratified_split(
     )
     valid, calib = _halve(np.sort(window), yv, seed)
     return Split(np.sort(train), valid, calib, np.sort(test))
+
+
+def check_classes(y: np.ndarray) -> None:
+    """Refuse labels (0/1, none missing) with fewer than `MIN_CLASS_ROWS` defaults or non-defaults:
+    too few to give each part of the split both classes."""
+    defaults = int(np.sum(y))
+    performing = len(y) - defaults
+    if min(defaults, performing) < MIN_CLASS_ROWS:
+        raise TrainingInputError(
+            f"too few defaults or non-defaults to split and validate: {len(y):,} labelled rows, "
+            f"{defaults:,} defaults (target 1) and {performing:,} non-defaults (target 0); at "
+            f"least {MIN_CLASS_ROWS} of each are needed",
+            hint="add labelled rows (both outcomes), or check the target column",
+        )
+
+
+def check_parts(split: Split, y: np.ndarray, parts=("train", "calib", "test")) -> None:
+    """Refuse a split whose training, calibration or test part lacks defaults or non-defaults:
+    a model cannot be fitted, calibrated or tested there (an out-of-time window with no
+    default, say)."""
+    for part in parts:
+        labels = y[getattr(split, part)]
+        defaults = int(labels.sum())
+        if defaults == 0 or defaults == len(labels):
+            dates = (split.dates or {}).get("valid" if part == "calib" else part)
+            window = f" ({dates[0]:%Y-%m-%d} to {dates[-1]:%Y-%m-%d})" if dates else ""
+            raise TrainingInputError(
+                f"the {PARTS[part]} part{window} has {defaults:,} defaults in {len(labels):,} "
+                "rows; every part needs defaults and non-defaults",
+                hint="add rows or dates with defaults, or use a stratified split (no time column)",
+            )
 
 
 def make_split(y, time=None, seed: int = SEED, **shares) -> Split:

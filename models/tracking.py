@@ -295,12 +295,17 @@ def log_training(
     registry_uri: str | None = None,
     artifact_root: Path | None = None,
     step: Callable[[str], None] | None = None,
+    run_tags: dict[str, str] | None = None,
 ) -> TrackedModel:
-    """Log everything about one training run and register its scorer as the new challenger."""
+    """Log everything about one training run and register its scorer as the new challenger.
+
+    ``run_tags`` go on the training run (the main job tags its id, to end the run if killed).
+    """
     step = step or (lambda _: None)
     client = connect(tracking_uri, registry_uri)
     experiment_id = ensure_experiment(client, experiment, artifact_root)
     tags = {"trained_by": trained_by, "dataset": dataset, "mlflow.user": trained_by}
+    tags |= run_tags or {}
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train {model_name}", tags=tags):
         run_id = mlflow.active_run().info.run_id
         step("logging params and metrics")

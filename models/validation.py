@@ -22,6 +22,7 @@ LIGHT_RED_AT = 0.999
 PSI_STABLE_BELOW = 0.10
 PSI_INVESTIGATE_BELOW = 0.25
 MISSING = "<missing>"
+HOSMER_LEMESHOW_MIN_GROUPS = 3
 _BOOT_CHUNK_CELLS = 4_000_000
 _MULTINOMIAL_RATIO = 5  # multinomial draws cost about 5 row draws per group
 
@@ -76,17 +77,23 @@ class MigrationResult:
     n_excluded: int
 
 
-def _binary(y: ArrayLike) -> np.ndarray:
+def is_binary(y: ArrayLike) -> bool:
+    """Every value is 0 or 1 (1 = default): no missing label, no other code."""
+    return bool(np.isin(np.asarray(y, dtype=float), (0.0, 1.0)).all())
+
+
+def binary_labels(y: ArrayLike) -> np.ndarray:
+    """Default labels as a flat float array of 0/1; missing (unmatured) or other values refused."""
     arr = np.asarray(y, dtype=float).ravel()
     if np.isnan(arr).any():
-        raise ValueError("labels contain NaN; keep only matured rows (default_flag 0 or 1)")
-    if not np.isin(arr, (0.0, 1.0)).all():
-        raise ValueError("labels must be 0/1 (default_flag); got other values")
+        raise ValueError("labels contain NaN; keep only matured rows (drop unmatured ones first)")
+    if not is_binary(arr):
+        raise ValueError("labels must be 0/1 (1 = default, as default_flag); got other values")
     return arr
 
 
 def _scores(y: ArrayLike, p: ArrayLike, probability: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    yy = _binary(y)
+    yy = binary_labels(y)
     pp = np.asarray(p, dtype=float).ravel()
     if yy.shape != pp.shape:
         raise ValueError(f"labels and predictions differ in length: {yy.size} vs {pp.size}")
@@ -302,7 +309,7 @@ def jeffreys_by_grade(
     missing = [c for c in (grade_col, pd_col, y_col) if c not in frame.columns]
     if missing:
         raise KeyError(f"jeffreys_by_grade needs columns {missing}; pass grade_col/pd_col/y_col")
-    y = _binary(frame[y_col])
+    y = binary_labels(frame[y_col])
     data = pd.DataFrame(
         {"grade": frame[grade_col].to_numpy(dtype=object), "pd": frame[pd_col].to_numpy(float)}
     )
@@ -328,13 +335,22 @@ def jeffreys_by_grade(
     return table
 
 
+def pd_groups(p: ArrayLike, n_groups: int = 10) -> int:
+    """How many quantile PD groups Hosmer-Lemeshow forms (tied PDs stay together)."""
+    pp = np.asarray(p, dtype=float).ravel()
+    return int(_bin_ids(pp, n_groups, "quantile").max()) + 1 if pp.size else 0
+
+
 def hosmer_lemeshow(y: ArrayLike, p: ArrayLike, n_groups: int = 10) -> HosmerLemeshowResult:
     """Hosmer-Lemeshow goodness of fit over quantile groups of PD; chi-square with G - 2 dof."""
     yy, pp = _scores(y, p)
     ids = _bin_ids(pp, n_groups, "quantile")
     k = int(ids.max()) + 1
-    if k < 3:
-        raise ValueError(f"Hosmer-Lemeshow needs at least 3 distinct PD groups, got {k}")
+    if k < HOSMER_LEMESHOW_MIN_GROUPS:
+        raise ValueError(
+            f"Hosmer-Lemeshow needs at least {HOSMER_LEMESHOW_MIN_GROUPS} distinct PD groups, "
+            f"got {k}"
+        )
     n = np.bincount(ids, minlength=k).astype(float)
     observed = np.bincount(ids, yy, minlength=k)
     expected = np.bincount(ids, pp, minlength=k)

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.settings import quiet_environment
+
+quiet_environment()
 for _key, _value in {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "DO_NOT_TRACK": "true",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "MPLBACKEND": "Agg",
     "PREFECT_LOGGING_LEVEL": "WARNING",
     # Two test workers each run LightGBM's OpenMP threads on 2 cores: spinning threads made the
     # suite 2.4 times slower (205 s against 86 s). Waiting threads sleep instead (see Makefile).

@@ -1,101 +1,25 @@
-"""The ``creditrisk`` command line: data, models, decisions and the main job.
+"""The ``creditrisk`` command line (the app is in `pipelines.cli.root`).
 
-Each command group is a module that registers its commands; commands call use cases and render
-their results. `main` maps typed errors to one line and an exit code (0 ok, 1 refused by a gate
-or threshold, 2 bad input, 3 a system unavailable, 4 a bug, 130 interrupted); ``--debug`` (or
-CREDITRISK_DEBUG=1) shows the traceback instead.
+This module stays light: `main` installs the signal handling before the heavy imports start
+threads (see `pipelines.cli.signals`), then runs the app.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
-import signal
-
-import click
-import typer
-from rich.markup import escape
-from typer.core import TyperGroup
-
-from pipelines.cli.render import errors, print_error
-from pipelines.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, typed
-from pipelines.settings import quiet_environment
-
-quiet_environment()
-
-
-class GuardedGroup(TyperGroup):
-    """The root group: typed errors become one line and an exit code, never a traceback."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, click.ClickException):
-            raise
-        except KeyboardInterrupt:
-            errors.print("[yellow]interrupted[/yellow]: nothing half-done was kept; run it again")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
-        except Exception as exc:
-            if _state["debug"] or os.environ.get("CREDITRISK_DEBUG") == "1":
-                raise
-            found = typed(exc)
-            if found is None:
-                errors.print(
-                    f"[red]internal error:[/red] {type(exc).__name__}: {escape(str(exc)[:300])}. "
-                    "This is a bug in creditrisk: rerun with `creditrisk --debug ...` and report "
-                    "the traceback.",
-                    soft_wrap=True,
-                    highlight=False,
-                )
-                raise typer.Exit(EXIT_INTERNAL) from None
-            print_error(found)
-            raise typer.Exit(found.exit_code) from None
-
-
-app = typer.Typer(
-    cls=GuardedGroup,
-    name="creditrisk",
-    help=(
-        "Default-prediction pipeline for customer credit risk: synthetic or real customer books, "
-        "point-in-time features, LightGBM PD models with a scorecard challenger tracked in MLflow, "
-        "ratings, credit policy and early warnings.\n\n"
-        "Start with `creditrisk run` (the whole main job on a synthetic book). Files go under "
-        "CREDITRISK_HOME (default .creditrisk).\n\n"
-        "Exit codes: 0 ok, 1 refused by a gate or threshold, 2 bad input, 3 a system unavailable "
-        "(results store, MLflow, disk), 4 an internal error, 130 interrupted."
-    ),
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-GROUPS = ("data", "train", "decisions", "run")
-_state = {"debug": False}
-
-
-@app.callback()
-def _root(
-    debug: bool = typer.Option(
-        False, "--debug", help="Show the Python traceback of an error (also CREDITRISK_DEBUG=1)."
-    ),
-) -> None:
-    _state["debug"] = debug
-
-
-for _group in GROUPS:
-    importlib.import_module(f"pipelines.cli.{_group}").register(app)
-
-
-def _terminate(signum, _frame) -> None:
-    """SIGTERM unwinds like Ctrl-C, so runs are marked failed and servers stop."""
-    raise KeyboardInterrupt(f"signal {signum}")
-
 
 def main() -> None:
-    """The `creditrisk` entry point: SIGTERM handled like Ctrl-C, then the app."""
-    signal.signal(signal.SIGTERM, _terminate)
+    """The `creditrisk` console script."""
+    from pipelines.cli.signals import interrupts_unwind
+
+    interrupts_unwind()
+    from pipelines.cli.root import app
+
     app()
 
 
-if __name__ == "__main__":
-    main()
+def __getattr__(name: str):
+    if name == "app":
+        from pipelines.cli.root import app
+
+        return app
+    raise AttributeError(name)

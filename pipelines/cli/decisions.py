@@ -6,14 +6,15 @@ import json
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 
 from models.master_scale import MasterScale
 from pipelines.cli.render import console, table
 from pipelines.errors import as_typed
 from pipelines.settings import get_settings
-from pipelines.store import open_store
 from pipelines.usecases import review
+from pipelines.usecases.preflight import check_store
 
 DB_HELP = "Results store URL (default: CREDITRISK_DATABASE_URL, else .creditrisk/results.db)."
 DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help=DB_HELP)]
@@ -26,14 +27,16 @@ policy_app = typer.Typer(
     help="Credit policy: check a policy file, override a limit.", no_args_is_help=True
 )
 ratings_app = typer.Typer(
-    help="Ratings over time: migration between runs, the watch list.", no_args_is_help=True
+    help="Ratings over time: the scoring runs, migration between them, the watch list.",
+    no_args_is_help=True,
 )
 
 
 def _engine(url: str | None):
     """The results store; commands here only read or change one that exists."""
-    with as_typed():
-        return open_store(url or get_settings().results_url, create=False)
+    if url:
+        return check_store(url, create=False, named="--database-url")
+    return check_store(get_settings().results_url, create=False)
 
 
 def _table(frame, title: str, columns: list[str]) -> None:
@@ -51,12 +54,9 @@ def warnings_list(
     database_url: DatabaseUrl = None,
 ) -> None:
     """List warnings, newest first (default: active ones at every level)."""
-    frame = review.list_warnings(
-        _engine(database_url),
-        tuple(status or ("open", "acknowledged")),
-        tuple(level) if level else None,
-        customer,
-    )
+    statuses, levels = tuple(status or review.ACTIVE), tuple(level) if level else None
+    review.check_warning_filters(statuses, levels)
+    frame = review.list_warnings(_engine(database_url), statuses, levels, customer)
     if frame.empty:
         console.print("no warnings match")
         return
@@ -118,6 +118,7 @@ def policy_override(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Override a customer's recommended credit limit; recorded with user and reason."""
+    review.check_override(limit, term_days)
     out = review.override_limit(
         _engine(database_url), customer, limit, user, reason, term_days=term_days, run_id=run_id
     )
@@ -134,7 +135,7 @@ def ratings_migration(
     rates: Annotated[bool, typer.Option(help="Show row shares instead of counts.")] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Rating migration matrix between two runs (default: the two newest)."""
+    """Rating migration matrix between two runs (default: the two newest; see `ratings runs`)."""
     with as_typed():
         scale = MasterScale.load()
     before, after, result = review.rating_migration(
@@ -151,6 +152,24 @@ def ratings_migration(
         f"upgrades {result.upgrade_share:.1%}, downgrades {result.downgrade_share:.1%}, "
         f"stable {result.stable_share:.1%}; new or exited {result.n_excluded}"
     )
+
+
+@ratings_app.command("runs")
+def ratings_runs(
+    model: Annotated[str | None, typer.Option(help="Model name (default: any).")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """The current scoring runs, newest as-of date first: the ids `ratings migration` takes."""
+    frame = review.list_runs(_engine(database_url), model)
+    if frame.empty:
+        console.print("the store holds no scoring runs yet; `creditrisk run` makes some")
+        return
+    frame = frame.rename(
+        columns={"model_name": "model", "model_version": "version", "n_customers": "customers"}
+    )
+    frame["created (UTC)"] = pd.to_datetime(frame["finished_at"]).dt.strftime("%Y-%m-%d %H:%M:%S")
+    columns = ["id", "as_of", "model", "version", "customers", "created (UTC)"]
+    _table(frame, f"{len(frame)} current scoring runs", columns)
 
 
 @ratings_app.command("watchlist")

@@ -8,8 +8,11 @@ import time
 import typer
 from rich.table import Table
 
+from models.registry import Gates
 from pipelines.cli.render import console
+from pipelines.flows.guard import Recovered, job, job_tag
 from pipelines.settings import Settings, get_settings
+from pipelines.usecases import review
 from pipelines.usecases.book import GenerateRequest
 from pipelines.usecases.main_job import MainJobRequest, MainJobResult
 from pipelines.usecases.scoring import DecisionConfig, ScoringOutcome
@@ -90,12 +93,7 @@ def print_summary(summary: MainJobResult, settings: Settings, seconds: float) ->
     for run in summary.runs:
         console.print(grades_table(run))
     if summary.runs:
-        from pipelines.store.db import open_store
-        from pipelines.store.queries import open_warnings_by_level
-
-        engine = open_store(settings.results_url)
-        levels = open_warnings_by_level(engine)
-        engine.dispose()
+        levels = review.warning_counts(settings.results_url)
         console.print(
             "open warnings by level: "
             + ", ".join(f"{level} {count:,}" for level, count in levels.items())
@@ -111,6 +109,19 @@ def print_summary(summary: MainJobResult, settings: Settings, seconds: float) ->
     console.print("  then: creditrisk warnings list | creditrisk ratings watchlist")
 
 
+def print_recovered(recovered: Recovered) -> None:
+    """What was left of a killed job and has now been ended."""
+    settled = recovered.settled
+    console.print(
+        f"[yellow]job {recovered.job_id} was killed[/yellow]; ended what it left: "
+        f"{len(recovered.processes)} process(es), {len(recovered.mlflow_runs)} MLflow run(s) "
+        f"marked KILLED, {len(recovered.flow_runs)} Prefect flow run(s) marked Crashed, "
+        f"{len(settled.published)} pending scoring run(s) published (their model is champion), "
+        f"{len(settled.discarded)} discarded",
+        soft_wrap=True,
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add ``creditrisk run`` to the app."""
 
@@ -124,15 +135,26 @@ def register(app: typer.Typer) -> None:
         approver: str = typer.Option(
             "demo-approver", help="Who approves the promotion; must differ from --trained-by."
         ),
+        min_auc: float = typer.Option(0.65, help="Promotion gate: minimum test AUC."),
+        allow_red_jeffreys: bool = typer.Option(
+            False, help="Promotion gate: accept grades whose Jeffreys test is red (small books)."
+        ),
     ) -> None:
+        from prefect import tags
+
         from pipelines.flows.main import main_flow
 
         logging.getLogger("mlflow").setLevel(logging.WARNING)
         settings = get_settings()
         config = DecisionConfig.load()
         book = GenerateRequest(customers=customers, months=months, start=start, seed=seed)
-        request = MainJobRequest(book=book, trained_by=trained_by, approver=approver)
         started = time.perf_counter()
-        with console.status("running the main job (Prefect flow creditrisk-main)..."):
-            summary = main_flow(settings, request, config)
+        with job(settings) as (job_id, recovered):
+            if recovered is not None and recovered.anything:
+                print_recovered(recovered)
+            gates = Gates(min_auc=min_auc, allow_red_jeffreys=allow_red_jeffreys)
+            request = MainJobRequest(book, trained_by, approver, gates, job_id)
+            status = console.status("running the main job (Prefect flow creditrisk-main)...")
+            with status, tags(job_tag(job_id)):
+                summary = main_flow(settings, request, config)
         print_summary(summary, settings, time.perf_counter() - started)

@@ -94,7 +94,20 @@ def train(
 
 
 def print_training(result: TrainingResult, tracked: TrackedModel) -> None:
-    """Headline metrics of both models and where to look next."""
+    """What was left out (rows without a target, probable leaks), headline metrics of both models
+    and where to look next."""
+    if result.n_unlabelled:
+        console.print(
+            f"left out {result.n_unlabelled:,} rows without a target "
+            f"({result.unlabelled_share:.1%} of the table)"
+        )
+    if result.leaks:
+        leaks = ", ".join(f"{c} (AUC {auc:.3f} alone)" for c, auc in result.leaks.items())
+        console.print(
+            f"[yellow]left out probable leaks of the target[/yellow]: {leaks}; check how "
+            "these columns were made",
+            soft_wrap=True,
+        )
     table = Table(title=f"{tracked.model_name} v{tracked.version} (alias: challenger)")
     table.add_column("test set")
     table.add_column("LightGBM", justify="right")

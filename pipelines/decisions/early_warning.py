@@ -4,10 +4,12 @@ Pure and vectorised. `evaluate_signals(current, history, rules)` returns one row
 (severity and the evidence values that fired it); `roll_up(signals, rules)` gives one warning per
 customer with its level (green < watch < amber < red) and the recommended measures. Columns
 missing from the frame count as missing values; skipped rules are listed in ``attrs["skipped"]``.
+On load a condition naming neither a catalog feature nor a scored column is refused with its line.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import math
@@ -18,7 +20,16 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from pipelines.decisions.policy import PolicyError, line_of, parse_yaml_mapping, read_yaml_text
+from features.catalog import CATALOG
+from models.yaml_config import (
+    LineIndex,
+    Problem,
+    dotted,
+    line_of,
+    parse_yaml_mapping,
+    read_yaml_text,
+)
+from pipelines.decisions.policy import PolicyError, pydantic_problems
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +46,9 @@ MEASURES = (
 SIGNAL_COLUMNS = ["customer_id", "as_of", "signal", "kind", "severity", "evidence", "description"]
 WARNING_COLUMNS = ["customer_id", "as_of", "level", "signals", "n_signals", "measures", "evidence"]
 TOLERANCE = 1e-9
+# Columns of the scored frame a condition may read besides the catalog features: the scorer's
+# outputs (models.scorer.OUTPUT_COLUMNS less the reasons text; not imported, it loads LightGBM).
+SCORED_COLUMNS = ("pd", "score", "grade")
 
 Level = Literal["green", "watch", "amber", "red"]
 Severity = Literal["watch", "amber", "red"]
@@ -50,11 +64,13 @@ Measure = Literal[
 class RulesError(PolicyError):
     """The warning rules file is invalid; the message names the line and the problem."""
 
+    what = "warning rules"
+
 
 class Condition(BaseModel):
     """feature <op> value, or feature <op> other * factor + offset (another feature)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     feature: str
     op: Literal[">", ">=", "<", "<=", "==", "!="]
     value: float | None = None
@@ -78,7 +94,7 @@ class Condition(BaseModel):
 class Rule(BaseModel):
     """One indicator: a condition rule over features, a PD increase or a downgrade."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     name: str = Field(pattern=r"^[a-z0-9_]+$")
     kind: Literal["condition", "pd_increase", "downgrade"] = "condition"
     severity: Severity
@@ -142,19 +158,44 @@ class WarningRules(BaseModel):
 
 
 def parse_rules(text: str, source: str = "<rules>") -> WarningRules:
-    """Validate warning-rules YAML; errors name the line and the problem."""
+    """Validate warning-rules YAML; errors name the line and the problem.
+
+    Every feature a condition names must be a catalog feature or a scored column (pd, grade).
+    """
     data, index = parse_yaml_mapping(
         text, source, RulesError, "expected a mapping with 'levels' and 'rules'"
     )
     try:
-        return WarningRules.model_validate(data)
+        rules = WarningRules.model_validate(data)
     except ValidationError as err:
-        problems = []
-        for e in err.errors():
-            loc = tuple(e["loc"])
-            where = ".".join(str(p) for p in loc) or "rules file"
-            problems.append((line_of(index, loc), f"{where}: {e['msg']}"))
-        raise RulesError(source, problems) from None
+        raise RulesError(source, pydantic_problems(err, index, "rules file")) from None
+    problems = _unknown_feature_problems(rules, index)
+    if problems:
+        raise RulesError(source, problems)
+    return rules
+
+
+def _unknown_feature_problems(rules: WarningRules, index: LineIndex) -> list[Problem]:
+    """A condition on a name that no snapshot or score holds would never fire: refuse it."""
+    problems = []
+    for i, rule in enumerate(rules.rules):
+        for j, cond in enumerate(rule.when):
+            for key in ("feature", "other"):
+                name = getattr(cond, key)
+                if name is None or name in CATALOG or name in SCORED_COLUMNS:
+                    continue
+                loc = ("rules", i, "when", j, key)
+                problems.append((line_of(index, loc), _unknown_feature(loc, name)))
+    return problems
+
+
+def _unknown_feature(loc: tuple, name: str) -> str:
+    close = difflib.get_close_matches(name, [*CATALOG, *SCORED_COLUMNS], n=1)
+    guess = f" (did you mean {close[0]!r}?)" if close else ""
+    return (
+        f"{dotted(loc)}: unknown feature {name!r}{guess}; name a feature of the "
+        f"catalog (features/catalog.py) or a scored column ({', '.join(SCORED_COLUMNS)})"
+    )
 
 
 def load_rules(path: str | Path | None = None) -> WarningRules:
@@ -239,9 +280,13 @@ def _as_ns(values: pd.Series) -> pd.Series:
 def _previous_run(current: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
     """For each current row, the latest history row of the customer strictly before its as_of."""
     left = current[["customer_id", "as_of"]].assign(
-        as_of=_as_ns(current["as_of"]), _row=np.arange(len(current))
+        customer_id=current["customer_id"].astype("str"),
+        as_of=_as_ns(current["as_of"]),
+        _row=np.arange(len(current)),
     )
-    right = history[["customer_id", "as_of", "pd", "grade"]].assign(as_of=_as_ns(history["as_of"]))
+    right = history[["customer_id", "as_of", "pd", "grade"]].assign(
+        customer_id=history["customer_id"].astype("str"), as_of=_as_ns(history["as_of"])
+    )
     right = right.rename(columns={"as_of": "prev_as_of", "pd": "prev_pd", "grade": "prev_grade"})
     merged = pd.merge_asof(
         left.sort_values("as_of"),

@@ -1,6 +1,7 @@
 """Credit policy: per grade a limit rule, a term, conditions and an approval level.
 
-The policy is YAML validated on load (pydantic); every problem names the line and what to fix.
+The policy is YAML validated on load (`models.yaml_config` refuses duplicate keys and numbers
+that are not finite, pydantic the rest); every problem names the line and what to fix.
 `decide` applies it to a scored frame, vectorised: the recommended limit is the smallest of the
 cap, revenue x multiple and current limit x multiple (missing inputs are skipped), and
 `binding_rule` says which one bound.
@@ -10,12 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from models.yaml_config import (
+    ConfigError,
+    LineIndex,
+    Problem,
+    dotted,
+    line_of,
+    parse_yaml_mapping,
+    read_yaml_text,
+)
 
 DEFAULT_PATH = Path(__file__).with_name("credit_policy.yaml")
 CONDITIONS = ("collateral", "guarantee", "prepayment", "none")
@@ -28,17 +38,13 @@ BINDING_ORDER = ("cap", "revenue_multiple", "current_limit_multiple")
 
 Condition = Literal["collateral", "guarantee", "prepayment", "none"]
 Approval = Literal["automatic", "credit_manager", "credit_committee"]
-NonNegative = Annotated[float, Field(ge=0)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
-class PolicyError(ValueError):
+class PolicyError(ConfigError):
     """The credit policy file is invalid; `problems` lists (line, message) pairs."""
 
-    def __init__(self, source: str, problems: list[tuple[int | None, str]]):
-        self.source = source
-        self.problems = problems
-        lines = [f"{source}:{line if line else '?'}: {msg}" for line, msg in problems]
-        super().__init__("invalid credit policy\n" + "\n".join(lines))
+    what = "credit policy"
 
 
 class LimitRule(BaseModel):
@@ -75,59 +81,12 @@ class CreditPolicy(BaseModel):
         raise KeyError(f"grade {grade!r} has no rule in the credit policy")
 
 
-def yaml_line_index(node: yaml.Node, path: tuple = ()) -> dict[tuple, int]:
-    """Map every path (keys and list positions) in a composed YAML document to its 1-based line."""
-    index = {path: node.start_mark.line + 1}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            index.update(yaml_line_index(value, (*path, key.value)))
-            index[(*path, key.value)] = key.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            index.update(yaml_line_index(item, (*path, i)))
-    return index
-
-
-def line_of(index: dict[tuple, int], loc: Sequence[Any]) -> int | None:
-    loc = tuple(loc)
-    while loc and loc not in index:
-        loc = loc[:-1]
-    return index.get(loc)
-
-
-def parse_yaml_mapping(
-    text: str, source: str, error: type[PolicyError], expected: str
-) -> tuple[dict, dict[tuple, int]]:
-    """A YAML mapping and the line of every path in it; problems raise ``error``.
-
-    ``expected`` is the message when the document is empty or not a mapping.
-    """
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise error(source, [(mark.line + 1 if mark else None, f"not valid YAML: {exc}")]) from None
-    if node is None or not isinstance(data, dict):
-        raise error(source, [(1, expected)])
-    return data, yaml_line_index(node)
-
-
-def read_yaml_text(path: Path, error: type[PolicyError], what: str) -> str:
-    """The text of a YAML file; a missing file raises ``error`` naming it."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise error(
-            str(path), [(None, f"file not found; pass the path of a {what} YAML")]
-        ) from None
-
-
-def _pydantic_problems(err: ValidationError, index: dict) -> list[tuple[int | None, str]]:
+def pydantic_problems(err: ValidationError, index: LineIndex, what: str) -> list[Problem]:
+    """(line, message) per pydantic error; ``what`` names the file's root in messages."""
     problems = []
     for e in err.errors():
         loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function")))
-        where = ".".join(str(p) for p in loc) or "policy"
+        where = dotted(loc) or what
         msg = e["msg"]
         if e["type"] == "literal_error" and "conditions" in loc:
             msg = f"unknown condition {e['input']!r}; use one of {', '.join(CONDITIONS)}"
@@ -139,13 +98,13 @@ def _pydantic_problems(err: ValidationError, index: dict) -> list[tuple[int | No
             msg = f"negative {loc[-1]} {e['input']!r}; limits, multiples and terms must be >= 0"
         elif e["type"] == "extra_forbidden":
             msg = f"unknown key {loc[-1]!r}; check the spelling"
+        elif e["type"] == "finite_number":
+            msg = f"not a finite number ({e['input']!r}); give a number"
         problems.append((line_of(index, loc), f"{where}: {msg}"))
     return problems
 
 
-def _grade_problems(
-    policy: CreditPolicy, grades: Sequence[str], index: dict
-) -> list[tuple[int | None, str]]:
+def _grade_problems(policy: CreditPolicy, grades: Sequence[str], index: LineIndex) -> list[Problem]:
     problems, seen = [], {}
     for i, rule in enumerate(policy.rules):
         for j, grade in enumerate(rule.grades):
@@ -191,7 +150,7 @@ def parse_policy(
     try:
         policy = CreditPolicy.model_validate(data)
     except ValidationError as err:
-        raise PolicyError(source, _pydantic_problems(err, index)) from None
+        raise PolicyError(source, pydantic_problems(err, index, "policy")) from None
     problems = _grade_problems(policy, list(grades), index)
     if problems:
         raise PolicyError(source, problems)

@@ -1,16 +1,26 @@
-"""The main job as a Prefect flow: it wires the tasks of `pipelines.flows.tasks`, nothing else."""
+"""The main job as a Prefect flow: it wires the tasks of `pipelines.flows.tasks`, nothing else.
+
+Promotion and the scoring it triggers are one unit as users see it: the candidate scores every
+date and stages the runs (pending: no reader shows them), then the alias moves, then one
+transaction makes the runs current. A job that stops in between leaves pending runs that
+`pipelines.flows.guard` settles: published when their version is the champion, else discarded.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 from prefect import flow
 
+from pipelines.failpoints import failpoint
 from pipelines.flows.tasks import (
+    apply_promotion_task,
     build_snapshots_task,
     generate_book_task,
     preflight_task,
-    promote_task,
+    publish_task,
+    review_promotion_task,
     score_task,
+    stage_task,
     train_task,
     validate_book_task,
 )
@@ -37,22 +47,28 @@ def main_flow(settings: Settings, request: MainJobRequest, config: DecisionConfi
     to_score = build_snapshots_task(
         book.tables, plan.scoring, horizon, settings.snapshots_dir / "scoring.parquet"
     )
-    trained = train_task(
-        TrainRequest(snapshots=training.path, trained_by=request.trained_by), settings
+    train = TrainRequest(
+        snapshots=training.path, trained_by=request.trained_by, job_id=request.job_id
     )
+    trained = train_task(train, settings)
+    failpoint("after-training")
     tracked = trained.tracked
-    decision = promote_task(
+    decision = review_promotion_task(
         settings.tracking_uri, tracked.model_name, tracked.version, request.approver, request.gates
     )
-    runs = []
-    if decision.champion is not None:
-        scoring = ScoringRequest(
-            tracked.model_name,
-            decision.champion,
-            settings.tracking_uri,
-            settings.results_url,
-            request.trained_by,
-            config,
-        )
-        runs = score_task(to_score.frame, scoring)
+    scoring = ScoringRequest(
+        tracked.model_name,
+        decision.champion or "",
+        settings.tracking_uri,
+        settings.results_url,
+        request.trained_by,
+        config,
+        request.job_id,
+    )
+    dates = score_task(to_score.frame, scoring) if decision.champion else []
+    if dates:
+        stage_task(dates, scoring)
+    decision = apply_promotion_task(settings.tracking_uri, decision)
+    failpoint("after-promotion")
+    runs = publish_task(dates, scoring) if dates else []
     return MainJobResult(book, training.summary, training.n_features, trained, decision, runs)

@@ -10,6 +10,7 @@ from prefect.cache_policies import NONE
 
 from models.registry import Decision, Gates
 from pipelines.settings import Settings
+from pipelines.store.runs import ScoredDate
 from pipelines.usecases import book, promotion, scoring, snapshots, training
 from pipelines.usecases.main_job import preflight
 
@@ -49,17 +50,35 @@ def train_task(request: training.TrainRequest, settings: Settings) -> training.T
     return training.train_and_register(request, settings)
 
 
-@task(cache_policy=NONE, name="promote-model")
-def promote_task(
+@task(cache_policy=NONE, name="review-promotion")
+def review_promotion_task(
     tracking_uri: str, model: str, version: str, approver: str, gates: Gates | None
 ) -> Decision:
-    """Ask the registry to promote ``version`` (gates, champion comparison, four eyes)."""
-    return promotion.promote(tracking_uri, model, version, approver, gates)
+    """Whether ``version`` may become champion (gates, champion, four eyes); changes nothing."""
+    return promotion.review_promotion(tracking_uri, model, version, approver, gates)
+
+
+@task(cache_policy=NONE, name="apply-promotion")
+def apply_promotion_task(tracking_uri: str, decision: Decision) -> Decision:
+    """Move `champion` for a promotion; record the decision either way."""
+    return promotion.apply_promotion(tracking_uri, decision)
 
 
 @task(cache_policy=NONE, name="score-and-decide")
-def score_task(
-    frame: pd.DataFrame, request: scoring.ScoringRequest
+def score_task(frame: pd.DataFrame, request: scoring.ScoringRequest) -> list[ScoredDate]:
+    """Score, decide and warn each as-of date of ``frame``; nothing is stored yet."""
+    return scoring.compute_dates(frame, request)
+
+
+@task(cache_policy=NONE, name="stage-runs")
+def stage_task(dates: list[ScoredDate], request: scoring.ScoringRequest) -> None:
+    """Write every scored date as a pending run of the job, seen by no reader yet."""
+    scoring.stage_dates(dates, request)
+
+
+@task(cache_policy=NONE, name="publish-runs")
+def publish_task(
+    dates: list[ScoredDate], request: scoring.ScoringRequest
 ) -> list[scoring.ScoringOutcome]:
-    """Score, decide, warn and store each as-of date of ``frame``."""
-    return scoring.score_dates(frame, request)
+    """Make the job's pending runs current in one transaction."""
+    return scoring.publish_dates(dates, request)

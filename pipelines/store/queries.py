@@ -36,15 +36,17 @@ def _frame(engine: Engine, stmt) -> pd.DataFrame:
 def list_runs(
     engine: Engine, model_name: str | None = None, *, current_only: bool = True
 ) -> pd.DataFrame:
-    """Succeeded runs, newest as-of first (with ``current_only`` False, superseded ones too)."""
-    stmt = select(RUNS).where(RUNS.c.status == "succeeded")
+    """Current runs (one per as-of date and model), newest as-of first; with ``current_only``
+    False the superseded ones too."""
+    statuses = ("succeeded",) if current_only else ("succeeded", "superseded")
+    stmt = select(RUNS).where(RUNS.c.status.in_(statuses))
     if model_name:
         stmt = stmt.where(RUNS.c.model_name == model_name)
     return _frame(engine, stmt.order_by(RUNS.c.as_of.desc(), RUNS.c.id.desc()))
 
 
 def latest_run_ids(engine: Engine, model_name: str | None = None, n: int = 2) -> list[int]:
-    """Ids of the newest `n` runs (by as-of date, then id), newest first."""
+    """Ids of the newest `n` current runs (by as-of date, then id), newest first."""
     return list(list_runs(engine, model_name)["id"].head(n).astype(int))
 
 
@@ -68,15 +70,12 @@ def run_migration(
 def read_score_history(
     engine: Engine, model_name: str, before: Any, months: int = 12
 ) -> pd.DataFrame:
-    """customer_id, as_of, pd, grade of runs dated in [before - months, before), for warnings.
-
-    Where several versions scored the same as-of date, the latest written run counts.
-    """
+    """customer_id, as_of, pd, grade of the current runs dated in [before - months, before)."""
     before = pd.Timestamp(before)
     start = (before - pd.DateOffset(months=months)).date()
     runs = list_runs(engine, model_name)
     runs = runs[(runs["as_of"] >= start) & (runs["as_of"] < before.date())]
-    run_ids = runs.sort_values("id").drop_duplicates("as_of", keep="last")["id"].tolist()
+    run_ids = runs["id"].tolist()
     if not run_ids:
         return pd.DataFrame(columns=["customer_id", "as_of", "pd", "grade"])
     stmt = (
@@ -143,7 +142,7 @@ def record_override(
         stmt = (
             select(DECISIONS.c.run_id, DECISIONS.c.recommended_limit, RUNS.c.as_of)
             .join(RUNS, RUNS.c.id == DECISIONS.c.run_id)
-            .where(DECISIONS.c.customer_id == customer_id)
+            .where(DECISIONS.c.customer_id == customer_id, RUNS.c.status == "succeeded")
         )
         if run_id is not None:
             stmt = stmt.where(DECISIONS.c.run_id == run_id)

@@ -1,8 +1,8 @@
-"""Write a scored run (scores, policy decisions, warnings) to the results store in one transaction.
+"""Write scored runs (scores, policy decisions, warnings) to the results store in one transaction.
 
 Bulk paths: PostgreSQL gets psycopg COPY on the transaction's own connection, SQLite a driver
-executemany of tuples. Rerunning the same as-of date and model replaces the earlier run (delete +
-insert in the same transaction); an exception part way leaves nothing visible.
+executemany of tuples. One as-of date and model has one current run: a later run supersedes it
+(the earlier one is kept as history); an exception part way leaves nothing visible.
 """
 
 from __future__ import annotations
@@ -14,13 +14,16 @@ from itertools import repeat
 from typing import Literal
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from pipelines.store.bulk import fast_insert
 from pipelines.store.lifecycle import audit, sync_warnings
-from pipelines.store.tables import PolicyDecision, RunRecord, Score, _utcnow
+from pipelines.store.tables import PolicyDecision, RunRecord, Score, StagedWarning, _utcnow
 
 log = logging.getLogger(__name__)
+RUNS, SCORES, DECISIONS = RunRecord.__table__, Score.__table__, PolicyDecision.__table__
+STAGED = StagedWarning.__table__
+STAGED_COLUMNS = ["customer_id", "level", "signals", "n_signals", "evidence", "measures"]
 
 SCORE_COLUMNS = ["customer_id", "pd", "score", "grade", "reasons"]
 DECISION_COLUMNS = [
@@ -35,14 +38,28 @@ Method = Literal["auto", "copy", "driver", "core"]
 
 
 @dataclass(frozen=True)
+class ScoredDate:
+    """What scoring computed for one as-of date, before it is stored.
+
+    ``scored`` needs customer_id, pd, score, grade, reasons; ``decisions`` is `policy.decide`
+    output; ``warnings`` is `early_warning.roll_up` output (green rows optional).
+    """
+
+    as_of: dt.date
+    scored: pd.DataFrame
+    decisions: pd.DataFrame | None = None
+    warnings: pd.DataFrame | None = None
+
+
+@dataclass(frozen=True)
 class RunWritten:
-    """What `write_scored_run` did: the new run id, rows written, the run it replaced."""
+    """What the writer stored for one date: the run id, rows written, the run it superseded."""
 
     run_id: int
     as_of: dt.date
     n_scores: int
     n_decisions: int
-    replaced_run_id: int | None
+    superseded_run_id: int | None
     warnings: dict[str, int] = field(default_factory=dict)
 
 
@@ -79,16 +96,188 @@ def bulk_insert(
     fast_insert(conn, table, ["run_id", *columns], _rows(frame, columns, run_id), method)
 
 
-def _replace_previous(conn: Connection, key: dict) -> int | None:
-    runs = RunRecord.__table__
-    old = conn.execute(select(runs.c.id).filter_by(**key)).scalar()
-    if old is not None:
-        conn.execute(delete(Score.__table__).where(Score.__table__.c.run_id == old))
-        conn.execute(
-            delete(PolicyDecision.__table__).where(PolicyDecision.__table__.c.run_id == old)
+def _supersede_current(conn: Connection, as_of: dt.date, model_name: str) -> int | None:
+    """Mark the current run of ``as_of`` and ``model_name`` superseded; returns its id."""
+    old = conn.execute(
+        select(RUNS.c.id).where(
+            RUNS.c.as_of == as_of, RUNS.c.model_name == model_name, RUNS.c.status == "succeeded"
         )
-        conn.execute(delete(runs).where(runs.c.id == old))
+    ).scalar()
+    if old is not None:
+        conn.execute(
+            update(RUNS)
+            .where(RUNS.c.id == old)
+            .values(status="superseded", superseded_at=_utcnow())
+        )
     return old
+
+
+def _stage_date(
+    conn: Connection,
+    date: ScoredDate,
+    key: dict,
+    user: str,
+    job_id: str | None,
+    method: Method,
+) -> int:
+    """Insert a pending run with its scores and decisions; returns the run id."""
+    run_id = conn.execute(
+        insert(RUNS)
+        .values(
+            **key,
+            started_at=_utcnow(),
+            status="pending",
+            n_customers=len(date.scored),
+            created_by=user,
+            job_id=job_id,
+        )
+        .returning(RUNS.c.id)
+    ).scalar_one()
+    bulk_insert(conn, SCORES, SCORE_COLUMNS, date.scored, run_id, method)
+    if date.decisions is not None:
+        bulk_insert(conn, DECISIONS, DECISION_COLUMNS, date.decisions, run_id, method)
+    return run_id
+
+
+def _stage_warnings(conn: Connection, run_id: int, warnings: pd.DataFrame, method: Method) -> None:
+    flagged = warnings.loc[warnings["level"] != "green"]
+    bulk_insert(conn, STAGED, STAGED_COLUMNS, flagged, run_id, method)
+
+
+def _publish(
+    conn: Connection,
+    run: dict,
+    warnings: pd.DataFrame | None,
+    scored_ids: pd.Series,
+    n_decisions: int,
+    user: str,
+    method: Method,
+) -> RunWritten:
+    """Make a pending run the current one of its date: supersede, apply warnings, audit."""
+    superseded = _supersede_current(conn, run["as_of"], run["model_name"])
+    conn.execute(
+        update(RUNS).where(RUNS.c.id == run["id"]).values(status="succeeded", finished_at=_utcnow())
+    )
+    if superseded is not None:
+        conn.execute(update(RUNS).where(RUNS.c.id == superseded).values(superseded_by=run["id"]))
+    counts = {}
+    if warnings is not None:
+        counts = sync_warnings(
+            conn, warnings, scored_ids, run["as_of"], run["id"], user, method=method
+        )
+    details = {k: str(run[k]) for k in ("as_of", "model_name", "model_version")}
+    details |= {"n_scores": len(scored_ids), "n_decisions": n_decisions, "job_id": run["job_id"]}
+    details |= {"superseded_run_id": superseded, "warnings": counts}
+    audit(conn, user, "run_written", f"score_run:{run['id']}", details)
+    return RunWritten(run["id"], run["as_of"], len(scored_ids), n_decisions, superseded, counts)
+
+
+def write_scored_runs(
+    engine: Engine,
+    dates: list[ScoredDate],
+    model_name: str,
+    model_version: str,
+    user: str,
+    *,
+    job_id: str | None = None,
+    publish: bool = True,
+    method: Method = "auto",
+) -> list[RunWritten]:
+    """Write the runs of several as-of dates in ONE transaction, oldest date first.
+
+    With ``publish`` each becomes the current run of its date and model, and the run it
+    replaces is kept, marked superseded. Without, the runs are staged (pending, seen by no
+    reader, warnings held back) until `publish_runs` of their ``job_id``. An exception part way
+    leaves nothing visible. Audited as `run_written` per date (or `run_failed`).
+    """
+    _check_user(user)
+    if not publish and not job_id:
+        raise ValueError("staged runs need a job_id to publish or discard them by")
+    for date in dates:
+        _check(date.scored, SCORE_COLUMNS, "scored")
+        if date.decisions is not None:
+            _check(date.decisions, DECISION_COLUMNS, "decisions")
+    ordered = sorted(dates, key=lambda d: _as_date(d.as_of))
+    written = []
+    try:
+        with engine.begin() as conn:
+            for date in ordered:
+                as_of = _as_date(date.as_of)
+                key = {
+                    "as_of": as_of,
+                    "model_name": model_name,
+                    "model_version": str(model_version),
+                }
+                run_id = _stage_date(conn, date, key, user, job_id, method)
+                n_decisions = 0 if date.decisions is None else len(date.decisions)
+                if not publish:
+                    if date.warnings is not None:
+                        _stage_warnings(conn, run_id, date.warnings, method)
+                    written.append(RunWritten(run_id, as_of, len(date.scored), n_decisions, None))
+                    continue
+                run = {"id": run_id, **key, "job_id": job_id}
+                scored_ids = date.scored["customer_id"]
+                written.append(
+                    _publish(conn, run, date.warnings, scored_ids, n_decisions, user, method)
+                )
+    except Exception as exc:
+        _audit_failure(engine, user, model_name, model_version, ordered, exc)
+        raise
+    return written
+
+
+def _pending(conn: Connection, job_id: str) -> list[dict]:
+    stmt = select(RUNS).where(RUNS.c.job_id == job_id, RUNS.c.status == "pending")
+    return [dict(r) for r in conn.execute(stmt.order_by(RUNS.c.as_of, RUNS.c.id)).mappings()]
+
+
+def publish_runs(
+    engine: Engine, job_id: str, user: str, method: Method = "auto"
+) -> list[RunWritten]:
+    """Make every pending run of ``job_id`` current, in one transaction, oldest date first."""
+    _check_user(user)
+    written = []
+    with engine.begin() as conn:
+        for run in _pending(conn, job_id):
+            staged = pd.DataFrame(
+                conn.execute(select(STAGED).where(STAGED.c.run_id == run["id"])).mappings().all(),
+                columns=["run_id", *STAGED_COLUMNS],
+            ).drop(columns="run_id")
+            scored_ids = pd.Series(
+                conn.execute(select(SCORES.c.customer_id).where(SCORES.c.run_id == run["id"]))
+                .scalars()
+                .all(),
+                dtype=object,
+            )
+            n_decisions = conn.execute(
+                select(func.count()).where(DECISIONS.c.run_id == run["id"])
+            ).scalar_one()
+            written.append(_publish(conn, run, staged, scored_ids, n_decisions, user, method))
+            conn.execute(delete(STAGED).where(STAGED.c.run_id == run["id"]))
+    return written
+
+
+def discard_runs(engine: Engine, job_id: str) -> list[int]:
+    """Drop the rows of every pending run of ``job_id`` and mark the runs discarded."""
+    with engine.begin() as conn:
+        ids = [run["id"] for run in _pending(conn, job_id)]
+        for table in (SCORES, DECISIONS, STAGED):
+            conn.execute(delete(table).where(table.c.run_id.in_(ids)))
+        conn.execute(
+            update(RUNS).where(RUNS.c.id.in_(ids)).values(status="discarded", finished_at=_utcnow())
+        )
+    return ids
+
+
+def pending_versions(engine: Engine, job_id: str) -> list[tuple[str, str]]:
+    """The (model name, version) pairs of ``job_id``'s pending runs."""
+    with engine.connect() as conn:
+        return sorted({(r["model_name"], r["model_version"]) for r in _pending(conn, job_id)})
+
+
+def _check_user(user: str) -> None:
+    if not user or not str(user).strip():
+        raise ValueError("user is required: who is writing this run (recorded in the audit log)")
 
 
 def write_scored_run(
@@ -103,85 +292,25 @@ def write_scored_run(
     *,
     method: Method = "auto",
 ) -> RunWritten:
-    """Write one scored run in a single transaction, replacing a run of the same as_of and model.
-
-    `scored` needs customer_id, pd, score, grade, reasons; `decisions` is `policy.decide` output;
-    `warnings` is `early_warning.roll_up` output (green rows optional). Warnings go through the
-    lifecycle (see `pipelines.store.lifecycle`); every customer scored without a warning counts
-    as green. The write is audited as `run_written` (or `run_failed`).
-    """
-    if not user or not str(user).strip():
-        raise ValueError("user is required: who is writing this run (recorded in the audit log)")
-    _check(scored, SCORE_COLUMNS, "scored")
-    if decisions is not None:
-        _check(decisions, DECISION_COLUMNS, "decisions")
-    as_of = _as_date(as_of)
-    key = {"as_of": as_of, "model_name": model_name, "model_version": str(model_version)}
-    runs = RunRecord.__table__
-    try:
-        with engine.begin() as conn:
-            replaced = _replace_previous(conn, key)
-            run_id = conn.execute(
-                insert(runs)
-                .values(
-                    **key,
-                    started_at=_utcnow(),
-                    status="running",
-                    n_customers=len(scored),
-                    created_by=user,
-                )
-                .returning(runs.c.id)
-            ).scalar_one()
-            bulk_insert(conn, Score.__table__, SCORE_COLUMNS, scored, run_id, method)
-            if decisions is not None:
-                bulk_insert(
-                    conn, PolicyDecision.__table__, DECISION_COLUMNS, decisions, run_id, method
-                )
-            counts = {}
-            if warnings is not None:
-                counts = sync_warnings(
-                    conn, warnings, scored["customer_id"], as_of, run_id, user, method=method
-                )
-            conn.execute(
-                update(runs)
-                .where(runs.c.id == run_id)
-                .values(finished_at=_utcnow(), status="succeeded")
-            )
-            audit(
-                conn,
-                user,
-                "run_written",
-                f"score_run:{run_id}",
-                {
-                    **{k: str(v) for k, v in key.items()},
-                    "n_scores": len(scored),
-                    "n_decisions": 0 if decisions is None else len(decisions),
-                    "replaced_run_id": replaced,
-                    "warnings": counts,
-                },
-            )
-    except Exception as exc:
-        _audit_failure(engine, user, key, exc)
-        raise
-    return RunWritten(
-        run_id=run_id,
-        as_of=as_of,
-        n_scores=len(scored),
-        n_decisions=0 if decisions is None else len(decisions),
-        replaced_run_id=replaced,
-        warnings=counts,
-    )
+    """Write and publish one as-of date's run (see `write_scored_runs`)."""
+    date = ScoredDate(_as_date(as_of), scored, decisions, warnings)
+    (written,) = write_scored_runs(engine, [date], model_name, model_version, user, method=method)
+    return written
 
 
-def _audit_failure(engine: Engine, user: str, key: dict, exc: Exception) -> None:
+def _audit_failure(
+    engine: Engine, user: str, model_name: str, version: str, dates: list[ScoredDate], exc
+) -> None:
+    as_of = ",".join(str(_as_date(d.as_of)) for d in dates)
+    details = {"model_name": model_name, "model_version": str(version), "as_of": as_of}
     try:
         with engine.begin() as conn:
             audit(
                 conn,
                 user,
                 "run_failed",
-                f"score_run:{key['model_name']}@{key['as_of']}",
-                {**{k: str(v) for k, v in key.items()}, "error": type(exc).__name__},
+                f"score_run:{model_name}@{as_of}",
+                {**details, "error": type(exc).__name__},
             )
     except Exception:  # the store itself may be what failed
         log.exception("could not record the failed run in the audit log")

@@ -16,7 +16,6 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -53,11 +52,25 @@ def _utcnow() -> dt.datetime:
 
 
 class RunRecord(Base):
-    """One scoring of the book at an as-of date by one model version."""
+    """One scoring of the book at an as-of date by one model version.
+
+    status: ``succeeded`` is the current run of its as-of date and model (at most one, by a
+    unique partial index); ``superseded`` a run replaced by a later one (kept as history, with
+    ``superseded_by``); ``pending`` a run staged by job ``job_id`` and not yet published (no
+    reader shows it); ``discarded`` a staged run whose job did not publish it.
+    """
 
     __tablename__ = "score_runs"
     __table_args__ = (
-        UniqueConstraint("as_of", "model_name", "model_version", name="uq_run_key"),
+        Index(
+            "uq_runs_current",
+            "as_of",
+            "model_name",
+            unique=True,
+            sqlite_where=text("status = 'succeeded'"),
+            postgresql_where=text("status = 'succeeded'"),
+        ),
+        Index("ix_runs_job", "job_id", "status"),
         {"sqlite_autoincrement": True},
     )
 
@@ -67,9 +80,12 @@ class RunRecord(Base):
     model_version: Mapped[str] = mapped_column(String(100))
     started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    status: Mapped[str] = mapped_column(String(20), default="running")
+    status: Mapped[str] = mapped_column(String(20), default="succeeded")
     n_customers: Mapped[int] = mapped_column(Integer, default=0)
     created_by: Mapped[str] = mapped_column(String(100))
+    superseded_by: Mapped[int | None] = mapped_column(Integer)
+    superseded_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    job_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class Score(Base):
@@ -85,6 +101,20 @@ class Score(Base):
     score: Mapped[int] = mapped_column(Integer)
     grade: Mapped[str] = mapped_column(String(8))
     reasons: Mapped[str | None] = mapped_column(JSONText)
+
+
+class StagedWarning(Base):
+    """A pending run's rolled-up warning, applied to the lifecycle when the run is published."""
+
+    __tablename__ = "staged_warnings"
+
+    run_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    level: Mapped[str] = mapped_column(String(10))
+    signals: Mapped[str] = mapped_column(Text)
+    n_signals: Mapped[int] = mapped_column(Integer)
+    evidence: Mapped[str | None] = mapped_column(Text)
+    measures: Mapped[str | None] = mapped_column(Text)
 
 
 class PolicyDecision(Base):

@@ -12,9 +12,13 @@ from features.io import read_book, write_book, write_rejects
 from features.labels import observed_until
 from features.schemas import RejectRateExceeded, ValidationResult, enforce_reject_rate
 from features.schemas import validate_tables as validate_contract
+from features.synthetic import BookSizeError
 from features.synthetic import generate_book as simulate_book
 from pipelines.errors import BadInput, Refused, as_typed
 from pipelines.usecases import Step, silent
+
+# The generator's arguments as the command line names them.
+GENERATE_OPTIONS = {"n_customers": "--customers", "months": "--months", "seed": "--seed"}
 
 
 @dataclass(frozen=True)
@@ -76,9 +80,16 @@ def generate_book(
             field="start",
             hint="use YYYY-MM-DD, e.g. 2021-01-01",
         ) from exc
-    tables = simulate_book(
-        request.customers, request.months, f"{start:%Y-%m-%d}", request.seed, on_month=on_month
-    )
+    try:
+        tables = simulate_book(
+            request.customers, request.months, f"{start:%Y-%m-%d}", request.seed, on_month=on_month
+        )
+    except BookSizeError as exc:
+        raise BadInput(
+            f"{exc.value} is below the minimum of {exc.minimum}",
+            field=GENERATE_OPTIONS[exc.argument],
+            hint=f"give {GENERATE_OPTIONS[exc.argument]} {exc.minimum} or more",
+        ) from exc
     with as_typed():
         write_book(tables, folder)
     return tables

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -22,6 +23,7 @@ class MainJobRequest:
     trained_by: str = "creditrisk-run"
     approver: str = "demo-approver"
     gates: Gates | None = None
+    job_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
 
 @dataclass(frozen=True)

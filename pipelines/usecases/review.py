@@ -13,8 +13,10 @@ from models.validation import MigrationResult
 from pipelines.decisions.early_warning import LEVELS
 from pipelines.errors import BadInput, Conflict, NotFound, as_typed
 from pipelines.store import lifecycle, queries
+from pipelines.usecases.preflight import check_store
 
 STATUSES = ("open", "acknowledged", "resolved")
+ACTIVE = ("open", "acknowledged")
 MAX_LIMIT = 1e12
 MAX_TERM_DAYS = 3650
 
@@ -29,15 +31,20 @@ def _choices(values: tuple[str, ...] | None, allowed: tuple[str, ...], option: s
         )
 
 
+def check_warning_filters(status: tuple[str, ...] | None, levels: tuple[str, ...] | None) -> None:
+    """Unknown statuses or levels are refused, naming the option and the values allowed."""
+    _choices(status, STATUSES, "--status")
+    _choices(levels, tuple(lv for lv in LEVELS if lv != "green"), "--level")
+
+
 def list_warnings(
     engine: Engine,
-    status: tuple[str, ...] = ("open", "acknowledged"),
+    status: tuple[str, ...] = ACTIVE,
     levels: tuple[str, ...] | None = None,
     customer_id: str | None = None,
 ) -> pd.DataFrame:
     """Stored warnings, newest first; unknown levels or statuses are refused."""
-    _choices(status, STATUSES, "--status")
-    _choices(levels, tuple(lv for lv in LEVELS if lv != "green"), "--level")
+    check_warning_filters(status, levels)
     with as_typed():
         return queries.read_warnings(engine, status, levels, customer_id)
 
@@ -64,17 +71,8 @@ def resolve_warning(engine: Engine, warning_id: int, user: str, note: str) -> di
     return _transition(lifecycle.resolve, engine, warning_id, user, note)
 
 
-def override_limit(
-    engine: Engine,
-    customer_id: str,
-    limit: float,
-    user: str,
-    reason: str,
-    *,
-    term_days: int | None = None,
-    run_id: int | None = None,
-) -> dict[str, Any]:
-    """Record a manual limit (and term) override against the customer's latest decision."""
+def check_override(limit: float, term_days: int | None) -> None:
+    """The limit is a finite amount in range and the term, when given, a number of days."""
     if not math.isfinite(limit) or not 0 <= limit <= MAX_LIMIT:
         raise BadInput(
             f"limit {limit} is not a finite amount between 0 and {MAX_LIMIT:,.0f}",
@@ -87,6 +85,20 @@ def override_limit(
             field="--term-days",
             hint="give the term in days, e.g. 90",
         )
+
+
+def override_limit(
+    engine: Engine,
+    customer_id: str,
+    limit: float,
+    user: str,
+    reason: str,
+    *,
+    term_days: int | None = None,
+    run_id: int | None = None,
+) -> dict[str, Any]:
+    """Record a manual limit (and term) override against the customer's latest decision."""
+    check_override(limit, term_days)
     with as_typed():
         try:
             return queries.record_override(
@@ -114,7 +126,8 @@ def rating_migration(
                     f"the store holds {len(newest)} current scoring run(s); a migration needs two",
                     hint="score another as-of date, or pass --from and --to run ids",
                 )
-            after, before = after or newest[0], before or newest[1]
+            after = newest[0] if after is None else after
+            before = newest[1] if before is None else before
         known = set(queries.list_runs(engine, model_name, current_only=False)["id"].astype(int))
         for option, run in (("--from", before), ("--to", after)):
             if run not in known:
@@ -130,3 +143,19 @@ def watchlist(engine: Engine, model_name: str | None = None) -> pd.DataFrame:
     """Customers with an active amber or red warning and their current rating."""
     with as_typed():
         return queries.read_watchlist(engine, model_name)
+
+
+def list_runs(engine: Engine, model_name: str | None = None) -> pd.DataFrame:
+    """The current scoring runs, newest as-of date first."""
+    with as_typed():
+        return queries.list_runs(engine, model_name)
+
+
+def warning_counts(results_url: str) -> dict[str, int]:
+    """Active warnings per level in the results store at ``results_url`` (which must exist)."""
+    engine = check_store(results_url, create=False)
+    try:
+        with as_typed():
+            return queries.open_warnings_by_level(engine)
+    finally:
+        engine.dispose()

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from features.io import read_snapshots
+from features.io import read_snapshots, read_table
 from models.registry import default_trainer
 from models.tracking import TrackedModel, log_training
 from models.training import TrainingResult, train_from_snapshots, train_model
-from pipelines.errors import BadInput, NotFound, as_typed
+from pipelines.errors import BadInput, CreditriskError, NotFound, as_typed
 from pipelines.settings import Settings
 from pipelines.usecases import Step, silent
+from pipelines.usecases.preflight import check_tracking
 
 SUFFIXES = (".csv.gz", ".csv", ".parquet", ".pq")
+OTHER_SEPARATORS = (";", "\t", "|")
+BINARY_SNIFF = 8192  # bytes read to tell a binary file from text (text holds no NUL byte)
+JOB_TAG = "creditrisk.job"
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,7 @@ class TrainRequest:
     experiment: str | None = None
     model: str | None = None
     seed: int = 42
+    job_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,17 +60,50 @@ def dataset_stem(path: Path) -> str:
 
 
 def read_flat_table(path: Path) -> pd.DataFrame:
-    """A user's flat table from CSV (optionally gzipped) or Parquet."""
-    name = path.name.lower()
+    """A user's flat table from CSV (optionally gzipped) or Parquet, read by
+    `features.io.read_table` (which refuses unreadable files, naming the file and line); binary
+    content and a CSV separated by another character than a comma are refused, naming what was
+    seen."""
     if not path.is_file():
         raise NotFound("no such file", source=str(path), hint="check the path given to --data")
-    if name.endswith((".parquet", ".pq")):
-        return pd.read_parquet(path)
-    if name.endswith((".csv", ".csv.gz")):
-        return pd.read_csv(path, low_memory=False)
-    raise BadInput(
-        "not a .csv, .csv.gz or .parquet file", source=str(path), hint="convert it to one of these"
-    )
+    if path.name.lower().endswith(".csv") and _is_binary(path):
+        raise BadInput(
+            "binary content, not CSV text",
+            source=str(path),
+            hint="give a CSV (UTF-8 text), CSV.gz or Parquet file",
+        )
+    frame = read_table(path)
+    header = str(frame.columns[0]) if frame.shape[1] == 1 else ""
+    seen = next((sep for sep in OTHER_SEPARATORS if sep in header), None)
+    if seen:
+        raise BadInput(
+            f"one column was read: the header is separated by {seen!r}, not by commas",
+            source=str(path),
+            hint="save the file with commas as separators (or as Parquet)",
+        )
+    return frame
+
+
+def _is_binary(path: Path) -> bool:
+    """A NUL byte in the first `BINARY_SNIFF` bytes, which UTF-8 text never holds (UTF-16 text,
+    told by its byte-order mark, is left to the reader's own message)."""
+    with path.open("rb") as file:
+        start = file.read(BINARY_SNIFF)
+    return b"\x00" in start and not start.startswith((b"\xff\xfe", b"\xfe\xff"))
+
+
+@contextmanager
+def _typed_in(source: str) -> Iterator[None]:
+    """`as_typed`, naming ``source`` as the place of the errors that name none."""
+    try:
+        with as_typed():
+            yield
+    except CreditriskError as exc:
+        if exc.source:
+            raise
+        raise type(exc)(
+            exc.reason, source=source, line=exc.line, key=exc.key, field=exc.field, hint=exc.hint
+        ) from exc
 
 
 def snapshot_file(path: Path) -> Path:
@@ -96,15 +136,16 @@ def train_and_register(request: TrainRequest, settings: Settings, step: Step = s
         raise BadInput("give either --snapshots or --data, not both", field="--data")
     if request.data is not None and not request.target:
         raise BadInput("--data needs --target COL (the 0/1 default column)", field="--target")
+    check_tracking(settings.tracking_uri)  # before minutes of training, not after
     trained_by = request.trained_by or default_trainer()
     if request.data is not None:
         path = Path(request.data)
         dataset = dataset_stem(path)
         model = request.model or f"creditrisk-{dataset}"
-        with as_typed():
+        with _typed_in(str(path)):
             frame = read_flat_table(path)
         step(f"training on {len(frame):,} rows x {frame.shape[1]} columns")
-        with as_typed():
+        with _typed_in(str(path)):
             result = train_model(
                 frame,
                 request.target,
@@ -120,7 +161,7 @@ def train_and_register(request: TrainRequest, settings: Settings, step: Step = s
         )
         dataset, model = "snapshots", request.model or settings.model_name
         step(f"training on snapshots {path.name}")
-        with as_typed():
+        with _typed_in(str(path)):
             frame, _metadata = read_snapshots(path)
             result = train_from_snapshots(frame, tune_trials=request.tune, seed=request.seed)
     with as_typed():
@@ -133,5 +174,6 @@ def train_and_register(request: TrainRequest, settings: Settings, step: Step = s
             tracking_uri=settings.tracking_uri,
             artifact_root=local_artifact_root(settings),
             step=step,
+            run_tags={JOB_TAG: request.job_id} if request.job_id else None,
         )
     return Trained(result, tracked)

@@ -82,14 +82,17 @@ def test_write_round_trips_scores_decisions_and_warnings(engine):
     assert runs["finished_at"].notna().all()
 
 
-def test_rerun_replaces_the_run_with_the_same_rows(engine):
+def test_rerun_supersedes_the_run_and_keeps_it_as_history(engine):
     first = write(engine, scored_frame())
     before = stored(engine, first.run_id)
     second = write(engine, scored_frame())
-    assert second.replaced_run_id == first.run_id and second.run_id != first.run_id
+    assert second.superseded_run_id == first.run_id and second.run_id != first.run_id
     assert stored(engine, second.run_id) == before
-    assert len(queries.list_runs(engine)) == 1
-    assert queries.read_scores(engine, first.run_id).empty
+    assert queries.list_runs(engine)["id"].tolist() == [second.run_id]
+    history = queries.list_runs(engine, current_only=False).set_index("id")
+    assert history.loc[first.run_id, "status"] == "superseded"
+    assert history.loc[first.run_id, "superseded_by"] == second.run_id
+    assert stored(engine, first.run_id) == before
     assert second.warnings["opened"] == 0
     assert len(queries.read_warnings(engine, status=None)) == 2
     actions = queries.read_audit(engine)["action"].tolist()
@@ -150,3 +153,62 @@ def test_refuses_duplicate_customers_and_missing_user(engine):
         write_as(scored, user="")
     with pytest.raises(KeyError, match="lacks columns"):
         write_as(scored.drop(columns="reasons"))
+
+
+def stage(engine, scored, job_id="job-1", version="4"):
+    decisions, warnings = outputs(scored)
+    date = batch.ScoredDate(scored["as_of"][0].date(), scored, decisions, warnings)
+    return batch.write_scored_runs(
+        engine, [date], "creditrisk-pd", version, "runner", job_id=job_id, publish=False
+    )
+
+
+def test_staged_runs_are_invisible_until_published(engine):
+    first = write(engine, scored_frame("2024-06-01"))
+    (staged,) = stage(engine, scored_frame("2024-06-01"))
+    assert queries.list_runs(engine)["id"].tolist() == [first.run_id]
+    assert queries.read_warnings(engine)["last_run_id"].eq(first.run_id).all()
+    assert batch.pending_versions(engine, "job-1") == [("creditrisk-pd", "4")]
+    (published,) = batch.publish_runs(engine, "job-1", "runner")
+    assert published.run_id == staged.run_id and published.superseded_run_id == first.run_id
+    runs = queries.list_runs(engine)
+    assert runs[["id", "model_version"]].values.tolist() == [[staged.run_id, "4"]]
+    assert queries.read_warnings(engine)["last_run_id"].eq(staged.run_id).all()
+    assert batch.pending_versions(engine, "job-1") == []
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select count(*) from staged_warnings")).scalar() == 0
+
+
+def test_discarded_runs_leave_no_rows(engine):
+    first = write(engine, scored_frame("2024-06-01"))
+    (staged,) = stage(engine, scored_frame("2024-06-01"), job_id="job-2")
+    assert batch.discard_runs(engine, "job-2") == [staged.run_id]
+    assert queries.list_runs(engine)["id"].tolist() == [first.run_id]
+    assert queries.read_scores(engine, staged.run_id).empty
+    with engine.connect() as conn:
+        status = conn.execute(
+            sa.text("select status from score_runs where id = :i"), {"i": staged.run_id}
+        ).scalar()
+    assert status == "discarded"
+
+
+def test_several_dates_are_written_in_one_transaction(engine, monkeypatch):
+    dates = []
+    for as_of in ("2024-03-01", "2024-06-01"):
+        scored = scored_frame(as_of)
+        decisions, warnings = outputs(scored)
+        dates.append(batch.ScoredDate(pd.Timestamp(as_of).date(), scored, decisions, warnings))
+    real_sync = batch.sync_warnings
+    calls = []
+
+    def second_fails(conn, warnings, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("killed")
+        return real_sync(conn, warnings, *args, **kwargs)
+
+    monkeypatch.setattr(batch, "sync_warnings", second_fails)
+    with pytest.raises(RuntimeError, match="killed"):
+        batch.write_scored_runs(engine, dates, "creditrisk-pd", "3", "runner")
+    assert queries.list_runs(engine, current_only=False).empty
+    assert queries.read_warnings(engine, status=None).empty
