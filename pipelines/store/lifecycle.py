@@ -112,6 +112,168 @@ def _refresh(
     )
 
 
+ACTIONS = ("opened", "escalated", "updated", "held", "cleared", "kept")
+OPENED_COLUMNS = [
+    "customer_id",
+    "level",
+    "latest_level",
+    "signals",
+    "dedupe_key",
+    "status",
+    "first_as_of",
+    "last_as_of",
+    "last_run_id",
+    "evidence",
+    "measures",
+    "opened_at",
+    "updated_at",
+]
+EVENT_COLUMNS = ["warning_id", "event", "from_level", "to_level", "as_of", "user", "note", "at"]
+
+
+def _flagged(warnings: pd.DataFrame) -> pd.DataFrame:
+    """The run's non-green warnings with their dedupe key."""
+    new = warnings.loc[
+        warnings["level"] != "green", ["customer_id", "level", "signals", "evidence", "measures"]
+    ].astype(object)
+    return new.assign(key=dedupe_key(new["customer_id"], new["level"], new["signals"]))
+
+
+def _active(conn: Connection, scored_ids: pd.Series, as_of: dt.date) -> pd.DataFrame:
+    """Active warnings of the scored customers that this run's date may change."""
+    active = pd.DataFrame(
+        conn.execute(
+            select(
+                W.c.id, W.c.customer_id, W.c.level, W.c.latest_level, W.c.signals, W.c.last_as_of
+            ).where(W.c.status != "resolved")
+        ).all(),
+        columns=["id", "customer_id", "a_level", "a_latest", "a_signals", "a_last"],
+    ).astype({"customer_id": object})
+    return active[active["customer_id"].isin(scored_ids) & (active["a_last"] <= as_of)]
+
+
+def _clear(conn, cleared: pd.DataFrame, as_of, user, now, base, stamp) -> int:
+    """Resolve the warnings of customers with no signal in this run (event `cleared`)."""
+    if cleared.empty:
+        return 0
+    conn.execute(
+        update(W)
+        .where(W.c.id == bindparam("w_id"))
+        .values(
+            status="resolved",
+            latest_level="green",
+            resolved_by=user,
+            resolved_at=now,
+            resolution_note=f"cleared by data as of {as_of}",
+            **stamp,
+        ),
+        [{"w_id": int(i)} for i in cleared["id"]],
+    )
+    _events(
+        conn,
+        [
+            {
+                **base,
+                "warning_id": int(i),
+                "event": "cleared",
+                "from_level": lv,
+                "to_level": "green",
+                "note": "no signal in this run",
+            }
+            for i, lv in zip(cleared["id"], cleared["a_level"], strict=True)
+        ],
+    )
+    return len(cleared)
+
+
+def _hold(conn, down: pd.DataFrame, base, stamp) -> int:
+    """A lower (not green) level never lowers a warning: record it as `latest_level` only."""
+    if down.empty:
+        return 0
+    changed = down["level"] != down["a_latest"]
+    conn.execute(
+        update(W)
+        .where(W.c.id == bindparam("w_id"))
+        .values(latest_level=bindparam("n_level"), **stamp),
+        [{"w_id": int(r.id), "n_level": r.level} for r in down.itertuples()],
+    )
+    _events(
+        conn,
+        [
+            {
+                **base,
+                "warning_id": int(r.id),
+                "event": "held",
+                "from_level": r.a_level,
+                "to_level": r.level,
+                "note": f"data says {r.level}; level held",
+            }
+            for r in down[changed].itertuples()
+        ],
+    )
+    return len(down)
+
+
+def _change_levels(conn, both: pd.DataFrame, base, stamp, counts: dict[str, int]) -> None:
+    """Escalate, refresh or hold the active warnings the run flags again."""
+    flagged = both[both["level"].notna()]
+    rank_new = flagged["level"].map(RANK).to_numpy()
+    rank_old = flagged["a_level"].map(RANK).to_numpy()
+    up = flagged[rank_new > rank_old]
+    same = flagged[rank_new == rank_old]
+    if not up.empty:  # an escalation also raises the level, replaces measures and reopens
+        reopen = {"level": bindparam("n_level"), "measures": bindparam("n_measures")}
+        _refresh(conn, up, up, "escalated", base, {**reopen, "status": "open", **stamp})
+        counts["escalated"] = len(up)
+    if not same.empty:
+        moved = same["signals"] != same["a_signals"]
+        _refresh(conn, same, same[moved], "updated", base, stamp)
+        counts["updated"], counts["kept"] = int(moved.sum()), int((~moved).sum())
+    counts["held"] = _hold(conn, flagged[rank_new < rank_old], base, stamp)
+
+
+def _open(conn, new: pd.DataFrame, as_of, run_id, user, now, method: str) -> int:
+    """Open warnings for flagged customers with no active one, unless a rerun already handled
+    the same key (a resolved warning with the same key and last_as_of >= as_of)."""
+    blocked = set(conn.execute(select(W.c.customer_id).where(W.c.status != "resolved")).scalars())
+    fresh = new[~new["customer_id"].isin(blocked)]
+    if not fresh.empty:
+        handled = set(
+            conn.execute(
+                select(W.c.dedupe_key).where(W.c.status == "resolved", W.c.last_as_of >= as_of)
+            ).scalars()
+        )
+        fresh = fresh[~fresh["key"].isin(handled)]
+    if fresh.empty:
+        return 0
+    n, level = len(fresh), fresh["level"].tolist()
+    rows = zip(
+        fresh["customer_id"].tolist(),
+        level,
+        level,
+        fresh["signals"].tolist(),
+        fresh["key"].tolist(),
+        ["open"] * n,
+        [as_of] * n,
+        [as_of] * n,
+        [run_id] * n,
+        fresh["evidence"].tolist(),
+        fresh["measures"].tolist(),
+        [now] * n,
+        [now] * n,
+        strict=True,
+    )
+    fast_insert(conn, W, OPENED_COLUMNS, list(rows), method)
+    opened = conn.execute(
+        select(W.c.id, W.c.level).where(
+            W.c.status == "open", W.c.opened_at == now, W.c.first_as_of == as_of
+        )
+    ).all()
+    events = [(i, "opened", None, lv, as_of, user, None, now) for i, lv in opened]
+    fast_insert(conn, E, EVENT_COLUMNS, events, method)
+    return len(opened)
+
+
 def sync_warnings(
     conn: Connection,
     warnings: pd.DataFrame,
@@ -123,168 +285,14 @@ def sync_warnings(
 ) -> dict[str, int]:
     """Apply a run's rolled-up warnings to the stored lifecycle; returns counts per action."""
     now = _utcnow()
-    new = warnings.loc[
-        warnings["level"] != "green", ["customer_id", "level", "signals", "evidence", "measures"]
-    ]
-    new = new.astype(object)
-    new = new.assign(key=dedupe_key(new["customer_id"], new["level"], new["signals"]))
-    active = pd.DataFrame(
-        conn.execute(
-            select(
-                W.c.id, W.c.customer_id, W.c.level, W.c.latest_level, W.c.signals, W.c.last_as_of
-            ).where(W.c.status != "resolved")
-        ).all(),
-        columns=["id", "customer_id", "a_level", "a_latest", "a_signals", "a_last"],
-    )
-    active = active.astype({"customer_id": object})
-    active = active[active["customer_id"].isin(scored_ids) & (active["a_last"] <= as_of)]
-    both = active.merge(new, on="customer_id", how="left")
-    counts = dict.fromkeys(("opened", "escalated", "updated", "held", "cleared", "kept"), 0)
+    new = _flagged(warnings)
+    both = _active(conn, scored_ids, as_of).merge(new, on="customer_id", how="left")
+    counts = dict.fromkeys(ACTIONS, 0)
     base = {"as_of": as_of, "user": user, "at": now}
     stamp = {"last_as_of": as_of, "last_run_id": run_id, "updated_at": now}
-
-    cleared = both[both["level"].isna()]
-    if not cleared.empty:
-        conn.execute(
-            update(W)
-            .where(W.c.id == bindparam("w_id"))
-            .values(
-                status="resolved",
-                latest_level="green",
-                resolved_by=user,
-                resolved_at=now,
-                resolution_note=f"cleared by data as of {as_of}",
-                **stamp,
-            ),
-            [{"w_id": int(i)} for i in cleared["id"]],
-        )
-        _events(
-            conn,
-            [
-                {
-                    **base,
-                    "warning_id": int(i),
-                    "event": "cleared",
-                    "from_level": lv,
-                    "to_level": "green",
-                    "note": "no signal in this run",
-                }
-                for i, lv in zip(cleared["id"], cleared["a_level"], strict=True)
-            ],
-        )
-        counts["cleared"] = len(cleared)
-
-    flagged = both[both["level"].notna()]
-    rank_new = flagged["level"].map(RANK).to_numpy()
-    rank_old = flagged["a_level"].map(RANK).to_numpy()
-    up = flagged[rank_new > rank_old]
-    same = flagged[rank_new == rank_old]
-    down = flagged[rank_new < rank_old]
-    if not up.empty:  # an escalation also raises the level, replaces measures and reopens
-        reopen = {
-            "level": bindparam("n_level"),
-            "measures": bindparam("n_measures"),
-            "status": "open",
-        }
-        _refresh(conn, up, up, "escalated", base, {**reopen, **stamp})
-        counts["escalated"] = len(up)
-    if not same.empty:
-        moved = same["signals"] != same["a_signals"]
-        _refresh(conn, same, same[moved], "updated", base, stamp)
-        counts["updated"], counts["kept"] = int(moved.sum()), int((~moved).sum())
-    if not down.empty:
-        changed = down["level"] != down["a_latest"]
-        conn.execute(
-            update(W)
-            .where(W.c.id == bindparam("w_id"))
-            .values(latest_level=bindparam("n_level"), **stamp),
-            [{"w_id": int(r.id), "n_level": r.level} for r in down.itertuples()],
-        )
-        _events(
-            conn,
-            [
-                {
-                    **base,
-                    "warning_id": int(r.id),
-                    "event": "held",
-                    "from_level": r.a_level,
-                    "to_level": r.level,
-                    "note": f"data says {r.level}; level held",
-                }
-                for r in down[changed].itertuples()
-            ],
-        )
-        counts["held"] = len(down)
-
-    blocked = set(conn.execute(select(W.c.customer_id).where(W.c.status != "resolved")).scalars())
-    fresh = new[~new["customer_id"].isin(blocked)]
-    if not fresh.empty:
-        handled = set(
-            conn.execute(
-                select(W.c.dedupe_key).where(W.c.status == "resolved", W.c.last_as_of >= as_of)
-            ).scalars()
-        )
-        fresh = fresh[~fresh["key"].isin(handled)]
-    if not fresh.empty:
-        columns = [
-            "customer_id",
-            "level",
-            "latest_level",
-            "signals",
-            "dedupe_key",
-            "status",
-            "first_as_of",
-            "last_as_of",
-            "last_run_id",
-            "evidence",
-            "measures",
-            "opened_at",
-            "updated_at",
-        ]
-        n = len(fresh)
-        level = fresh["level"].tolist()
-        rows = list(
-            zip(
-                fresh["customer_id"].tolist(),
-                level,
-                level,
-                fresh["signals"].tolist(),
-                fresh["key"].tolist(),
-                ["open"] * n,
-                [as_of] * n,
-                [as_of] * n,
-                [run_id] * n,
-                fresh["evidence"].tolist(),
-                fresh["measures"].tolist(),
-                [now] * n,
-                [now] * n,
-                strict=True,
-            )
-        )
-        fast_insert(conn, W, columns, rows, method)
-        opened = conn.execute(
-            select(W.c.id, W.c.level).where(
-                W.c.status == "open", W.c.opened_at == now, W.c.first_as_of == as_of
-            )
-        ).all()
-        event_columns = [
-            "warning_id",
-            "event",
-            "from_level",
-            "to_level",
-            "as_of",
-            "user",
-            "note",
-            "at",
-        ]
-        fast_insert(
-            conn,
-            E,
-            event_columns,
-            [(i, "opened", None, lv, as_of, user, None, now) for i, lv in opened],
-            method,
-        )
-        counts["opened"] = len(opened)
+    counts["cleared"] = _clear(conn, both[both["level"].isna()], as_of, user, now, base, stamp)
+    _change_levels(conn, both, base, stamp, counts)
+    counts["opened"] = _open(conn, new, as_of, run_id, user, now, method)
     return counts
 
 
