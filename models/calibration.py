@@ -13,9 +13,9 @@ from sklearn.base import BaseEstimator
 from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import StratifiedKFold
 
+from models.master_scale import PD_FLOOR
 from models.validation import binary_labels
 
-PD_FLOOR = 0.0003
 PD_CAP = 1.0 - 1e-6
 METHODS = ("auto", "isotonic", "platt")
 MIN_BLOCK_EVENTS = 20

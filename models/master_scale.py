@@ -21,6 +21,8 @@ from numpy.typing import ArrayLike
 
 from models.yaml_config import ConfigError, Problem, line_of, parse_yaml_mapping, read_yaml_text
 
+PD_FLOOR = 0.0003  # the lowest PD anywhere: calibration clips to it, the best grade starts at it
+
 DEFAULT_PATH = Path(__file__).with_name("master_scale.yaml")
 MIN_PERFORMING_GRADES = 7
 
@@ -139,7 +141,7 @@ def _validate(grades: list[Grade], default_name: str, floor: float) -> None:
 class MasterScale:
     """A validated master scale; build with `MasterScale.load()` or `MasterScale.from_dict()`."""
 
-    def __init__(self, grades: list[Grade], default_grade: str = "D", floor: float = 0.0003):
+    def __init__(self, grades: list[Grade], default_grade: str = "D", floor: float = PD_FLOOR):
         _validate(grades, default_grade, floor)
         self.performing: tuple[Grade, ...] = tuple(grades)
         self.default_grade = default_grade

@@ -123,7 +123,7 @@ def policy_override(
         _engine(database_url), customer, limit, user, reason, term_days=term_days, run_id=run_id
     )
     console.print(
-        f"override {out['id']}: {customer} limit {out['original_limit']} -> {limit} by {user}"
+        f"override {out.override_id}: {customer} limit {out.original_limit} -> {limit} by {user}"
     )
 
 

@@ -207,9 +207,9 @@ def job(settings: Settings) -> Iterator[tuple[str, Recovered | None]]:
     path = settings.home / LOCK_NAME
     check_writable(settings.home)
     mine, stale = _acquire(path)
-    recovered = recover(stale, settings) if stale is not None else None
     previous = os.environ.get(JOB_VARIABLE)
-    os.environ[JOB_VARIABLE] = mine.job_id
+    os.environ[JOB_VARIABLE] = mine.job_id  # first: recovery may start Prefect's server
+    recovered = recover(stale, settings) if stale is not None else None
     # Registered before Prefect starts its server, so it runs after Prefect's own shutdown.
     atexit.register(_end_leftovers, mine.job_id)
     try:

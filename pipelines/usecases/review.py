@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
 
 import pandas as pd
 from sqlalchemy import Engine
@@ -49,10 +49,39 @@ def list_warnings(
         return queries.read_warnings(engine, status, levels, customer_id)
 
 
-def _transition(action, engine: Engine, warning_id: int, user: str, note: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class WarningActed:
+    """A warning after a person acted on it."""
+
+    warning_id: int
+    customer_id: str
+    level: str
+    status: str
+    by: str
+    note: str
+
+
+@dataclass(frozen=True)
+class OverrideRecorded:
+    """A manual limit override as recorded (and audited)."""
+
+    override_id: int
+    customer_id: str
+    run_id: int
+    original_limit: float | None
+    override_limit: float
+    term_days: int | None
+    user: str
+    reason: str
+
+
+def _transition(action, engine: Engine, warning_id: int, user: str, note: str) -> WarningActed:
     with as_typed():
         try:
-            return action(engine, warning_id, user, note)
+            row = action(engine, warning_id, user, note)
+            return WarningActed(
+                warning_id, row["customer_id"], row["level"], row["status"], user, note
+            )
         except LookupError as exc:
             raise NotFound(str(exc), field="WARNING_ID") from exc
         except lifecycle.TransitionError as exc:
@@ -61,12 +90,12 @@ def _transition(action, engine: Engine, warning_id: int, user: str, note: str) -
             raise BadInput(str(exc)) from exc
 
 
-def acknowledge_warning(engine: Engine, warning_id: int, user: str, note: str) -> dict[str, Any]:
+def acknowledge_warning(engine: Engine, warning_id: int, user: str, note: str) -> WarningActed:
     """Acknowledge an open warning (audited); `Conflict` when it is not open."""
     return _transition(lifecycle.acknowledge, engine, warning_id, user, note)
 
 
-def resolve_warning(engine: Engine, warning_id: int, user: str, note: str) -> dict[str, Any]:
+def resolve_warning(engine: Engine, warning_id: int, user: str, note: str) -> WarningActed:
     """Resolve an open or acknowledged warning (audited); `Conflict` when already resolved."""
     return _transition(lifecycle.resolve, engine, warning_id, user, note)
 
@@ -96,13 +125,23 @@ def override_limit(
     *,
     term_days: int | None = None,
     run_id: int | None = None,
-) -> dict[str, Any]:
+) -> OverrideRecorded:
     """Record a manual limit (and term) override against the customer's latest decision."""
     check_override(limit, term_days)
     with as_typed():
         try:
-            return queries.record_override(
+            row = queries.record_override(
                 engine, customer_id, limit, user, reason, term_days=term_days, run_id=run_id
+            )
+            return OverrideRecorded(
+                row["id"],
+                customer_id,
+                row["run_id"],
+                row["original_limit"],
+                row["override_limit"],
+                term_days,
+                row["user"],
+                row["reason"],
             )
         except LookupError as exc:
             raise NotFound(str(exc), key=customer_id) from exc

@@ -86,6 +86,20 @@ def processes_of(job_id: str) -> list[int]:
     return find(job_id)
 
 
+def processes_in(home: Path) -> list[int]:
+    """Processes, other than this one, started with CREDITRISK_HOME=home."""
+    marker = f"CREDITRISK_HOME={home}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if marker in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
 def assert_consistent(home: Path) -> dict:
     seen = state(home)
     current = seen["current"]
@@ -130,6 +144,7 @@ def test_kills_and_reruns_leave_one_current_run_per_date_by_the_champion(tmp_pat
     assert len(seen["current"]) == 2
     assert seen["statuses"]["superseded"] >= 2
     assert processes_of(stale["job_id"]) == []
+    assert processes_in(home) == []
 
 
 def test_sigint_marks_runs_failed_and_leaves_no_process(tmp_path):
@@ -157,6 +172,7 @@ def test_sigint_marks_runs_failed_and_leaves_no_process(tmp_path):
     assert open_flow_runs(home) == []
     assert seen["statuses"].get("pending", 0) == 0
     assert processes_of(job_id) == []
+    assert processes_in(home) == []
     assert not (home / "job.lock").exists()
 
 
@@ -180,6 +196,7 @@ def test_sigkill_during_training_is_ended_by_the_next_job(tmp_path):
     assert "1 MLflow run(s) marked KILLED" in rerun.stdout
     assert_consistent(home)
     assert processes_of(job_id) == []
+    assert processes_in(home) == []
 
 
 def wait_for_training(home: Path, process: subprocess.Popen) -> str:
