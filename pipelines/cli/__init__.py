@@ -1,7 +1,7 @@
 """The ``creditrisk`` command line (the app is in `pipelines.cli.root`).
 
 This module stays light: `main` installs the signal handling before the heavy imports start
-threads (see `pipelines.cli.signals`), then runs the app.
+threads (see `pipelines.signals`), then runs the app.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 def main() -> None:
     """The `creditrisk` console script."""
-    from pipelines.cli.signals import interrupts_unwind
+    from pipelines.signals import interrupts_unwind
 
     interrupts_unwind()
     from pipelines.cli.root import app

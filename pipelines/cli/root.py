@@ -9,6 +9,7 @@ a gate or threshold, 2 bad input, 3 a system unavailable, 4 a bug, 130 interrupt
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 
 import click
@@ -33,11 +34,12 @@ class GuardedGroup(TyperGroup):
         except (typer.Exit, typer.Abort, click.ClickException, TyperClickException):
             raise
         except KeyboardInterrupt:
-            errors.print("[yellow]interrupted[/yellow]: nothing half-done was kept; run it again")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            _exit_interrupted()
         except Exception as exc:
             if _state["debug"]:
                 raise
+            if _interrupted(exc):  # a cleanup failed while Ctrl-C unwound: still an interrupt
+                _exit_interrupted()
             found = typed(exc)
             if found is None:
                 errors.print(
@@ -50,6 +52,22 @@ class GuardedGroup(TyperGroup):
                 raise typer.Exit(EXIT_INTERNAL) from None
             print_error(found)
             raise typer.Exit(found.exit_code) from None
+
+
+def _exit_interrupted() -> None:
+    errors.print("[yellow]interrupted[/yellow]: nothing half-done was kept; run it again")
+    raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """An interrupt is in the chain of causes and contexts of ``exc``."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 app = typer.Typer(
@@ -82,6 +100,8 @@ def _root(
     _state["debug"] = debug or os.environ.get("CREDITRISK_DEBUG") == "1"
     if not _state["debug"]:  # Prefect would print each failed task's traceback on the console
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+        # MLflow logs a traceback for a database error before raising it; the error line says it
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 
 for _group in GROUPS:

@@ -3,10 +3,11 @@
 `job(settings)` takes a lock file in CREDITRISK_HOME with the job's id and process id, and
 exports the id as CREDITRISK_JOB_ID so that every child process (the ephemeral Prefect server,
 the figure drawer) carries it. Children still carrying the id are ended when the command exits.
-A job that fails or is interrupted settles its own pending scoring runs; after a SIGKILL the next
-job finds the stale lock and ends what the killed one left: its processes, its MLflow runs still
-RUNNING (marked KILLED), its Prefect flow runs not in a final state (marked Crashed) and its
-pending runs (published if their version became champion, else discarded).
+A job that fails or is interrupted marks its MLflow runs still RUNNING as KILLED and settles
+its own pending scoring runs; after a SIGKILL the next job finds the stale lock and ends what the
+killed one left: its processes, its MLflow runs still RUNNING (marked KILLED), its Prefect flow
+runs not in a final state (marked Crashed) and its pending runs (published if their version
+became champion, else discarded).
 """
 
 from __future__ import annotations
@@ -215,8 +216,12 @@ def job(settings: Settings) -> Iterator[tuple[str, Recovered | None]]:
     try:
         yield mine.job_id, recovered
     except BaseException:
-        with suppress(Exception):
-            settle(settings, mine.job_id)
+        for step in (
+            lambda: end_mlflow_runs(settings.tracking_uri, mine.job_id),
+            lambda: settle(settings, mine.job_id),
+        ):
+            with suppress(Exception):
+                step()
         raise
     finally:
         if previous is None:

@@ -12,6 +12,7 @@ from models.registry import promote as registry_promote
 from models.registry import review_promotion as review
 from models.tracking import connect
 from pipelines.errors import BadInput, NotFound, as_typed
+from pipelines.signals import deferred
 from pipelines.usecases.preflight import check_tracking
 
 
@@ -88,5 +89,5 @@ def review_promotion(
 
 def apply_promotion(tracking_uri: str, decision: Decision) -> Decision:
     """Move `champion` for a promotion and record the decision either way."""
-    with as_typed():
+    with as_typed(), deferred():
         return apply_decision(connect(tracking_uri), decision)

@@ -19,6 +19,7 @@ from pipelines.decisions.early_warning import WarningRules, evaluate_signals, lo
 from pipelines.decisions.policy import CreditPolicy, decide, load_policy, policy_summary
 from pipelines.errors import as_typed
 from pipelines.failpoints import failpoint
+from pipelines.signals import deferred
 from pipelines.store.db import open_store
 from pipelines.store.queries import read_score_history
 from pipelines.store.runs import (
@@ -155,7 +156,7 @@ def _store(results_url: str) -> Iterator[Engine]:
 
 
 def _write(dates: list[ScoredDate], request: ScoringRequest, publish: bool) -> list[RunWritten]:
-    with _store(request.results_url) as engine:
+    with _store(request.results_url) as engine, deferred():
         return write_scored_runs(
             engine,
             dates,

@@ -15,6 +15,7 @@ from models.tracking import TrackedModel, log_training
 from models.training import TrainingResult, train_from_snapshots, train_model
 from pipelines.errors import BadInput, CreditriskError, NotFound, as_typed
 from pipelines.settings import Settings
+from pipelines.signals import deferred
 from pipelines.usecases import Step, silent
 from pipelines.usecases.preflight import check_tracking
 
@@ -164,7 +165,7 @@ def train_and_register(request: TrainRequest, settings: Settings, step: Step = s
         with _typed_in(str(path)):
             frame, _metadata = read_snapshots(path)
             result = train_from_snapshots(frame, tune_trials=request.tune, seed=request.seed)
-    with as_typed():
+    with as_typed(), deferred():  # an interrupt mid-write would leave MLflow's SQLite locked
         tracked = log_training(
             result,
             experiment=request.experiment or model,
