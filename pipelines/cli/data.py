@@ -10,13 +10,17 @@ import typer
 from rich.table import Table
 
 from features.catalog import CATALOG_VERSION
-from features.io import read_book
 from features.snapshots import LABEL, TIME
 from features.synthetic import summarise_book
 from pipelines.cli.render import bar, console, spinner
-from pipelines.errors import as_typed
 from pipelines.settings import get_settings
-from pipelines.usecases.book import BookValidated, GenerateRequest, generate_book, validate_book
+from pipelines.usecases.book import (
+    BookValidated,
+    GenerateRequest,
+    generate_book,
+    read_typed_book,
+    validate_book,
+)
 from pipelines.usecases.snapshots import as_of_dates, build_and_write_snapshots
 
 GENERATE_HELP = (
@@ -218,8 +222,7 @@ def features(
             )
         tables = book.tables
     else:
-        with as_typed():
-            tables = read_book(data)
+        tables = read_typed_book(data)
     with bar("Building snapshots", len(dates)) as progress:
         task = progress.task_ids[0]
         built = build_and_write_snapshots(

@@ -10,7 +10,7 @@ import pandas as pd
 
 from features.io import read_book, write_book, write_rejects
 from features.labels import observed_until
-from features.schemas import RejectRateExceeded, ValidationResult, enforce_reject_rate
+from features.schemas import SCHEMAS, RejectRateExceeded, ValidationResult, enforce_reject_rate
 from features.schemas import validate_tables as validate_contract
 from features.synthetic import BookSizeError
 from features.synthetic import generate_book as simulate_book
@@ -119,3 +119,38 @@ def validate_book(
     if enforce:
         book.enforce()
     return book
+
+
+def read_typed_book(folder: Path) -> dict[str, pd.DataFrame]:
+    """Read a book without validating it: only one already typed by the contract will do.
+
+    A book written by `creditrisk generate` or accepted by `validate` is Parquet with dates and
+    numbers typed; a CSV book holds text and must be validated (which casts it) first.
+    """
+    with as_typed():
+        tables = read_book(folder)
+    for name, frame in tables.items():
+        schema = SCHEMAS.get(name)
+        if schema is None:
+            continue
+        for column, spec in schema.columns.items():
+            if column not in frame.columns:
+                continue
+            wanted, seen = str(spec.dtype), frame[column].dtype
+            if not _typed_as(seen, wanted):
+                raise BadInput(
+                    f"column holds {seen} values, not {wanted}: without validation only a typed "
+                    "book (Parquet written by `creditrisk generate` or `validate`) can be read",
+                    source=name,
+                    field=column,
+                    hint="drop --no-validate, so the book is validated and cast first",
+                )
+    return tables
+
+
+def _typed_as(seen, wanted: str) -> bool:
+    if wanted.startswith("datetime"):
+        return pd.api.types.is_datetime64_any_dtype(seen)
+    if wanted in ("float64", "int64"):
+        return pd.api.types.is_numeric_dtype(seen)
+    return True

@@ -209,3 +209,9 @@ def _to_parquet(frame: pd.DataFrame, path: Path) -> None:
         if typed[c].dtype == object
     }
     typed.assign(**text).to_parquet(path, index=False)
+
+
+def test_features_without_validation_refuses_an_untyped_csv_book(cli, tmp_path):
+    book = write_csv_book(tmp_path / "book")
+    result = cli("features", "--data", str(book), "--no-validate", "--as-of", "2021-02-01")
+    assert_clean_error(result, 2, "customers", "onboarded_on", "Drop --no-validate")
