@@ -10,7 +10,7 @@ import pandas as pd
 
 from features.io import read_book, write_book, write_rejects
 from features.labels import observed_until
-from features.schemas import SCHEMAS, RejectRateExceeded, ValidationResult, enforce_reject_rate
+from features.schemas import MAX_REJECT_RATE_ENV, SCHEMAS, ValidationResult
 from features.schemas import validate_tables as validate_contract
 from features.synthetic import BookSizeError
 from features.synthetic import generate_book as simulate_book
@@ -56,14 +56,21 @@ class BookValidated:
 
     def enforce(self) -> None:
         """Raise `Refused` when a table's reject rate is above the threshold."""
-        try:
-            enforce_reject_rate(
-                self.validation, self.validation.max_reject_rate, str(self.rejects_path)
-            )
-        except RejectRateExceeded as exc:
-            raise Refused(
-                str(exc), hint="fix the rejected rows or raise --max-reject-rate"
-            ) from exc
+        validation = self.validation
+        if not validation.exceeded:
+            return
+        counts = validation.counts.set_index("table")
+        over = ", ".join(
+            f"{t} {counts.at[t, 'rejected']:,} of {counts.at[t, 'rows_in']:,} "
+            f"({validation.reject_rates[t]:.1%})"
+            for t in validation.exceeded
+        )
+        raise Refused(
+            f"reject rate above the threshold of {validation.max_reject_rate:.1%}: {over}; "
+            f"the rejected rows and reasons are in {self.rejects_path}",
+            hint="fix the rejected rows, or raise the threshold with --max-reject-rate 0.10 "
+            f"(or {MAX_REJECT_RATE_ENV}=0.10)",
+        )
 
 
 def generate_book(

@@ -69,7 +69,9 @@ def test_validate_fails_over_the_threshold_with_a_helpful_message(tmp_path, monk
         _app(), ["validate", "--max-reject-rate", "0.4"], terminal_width=200
     )
     assert result.exit_code == 1
-    assert "1 of 2 rows rejected" in result.output
+    error = result.output[result.output.index("error (refused)") :].strip()
+    assert len(error.splitlines()) == 1, error
+    assert "repayments 1 of 2 (50.0%)" in error
     assert str(tmp_path / "home" / "rejects" / "rejects.csv") in result.output.replace("\n", "")
     assert "CREDITRISK_MAX_REJECT_RATE" in result.output
 
