@@ -1,6 +1,9 @@
 """Financial ratios from the latest statement published before ``as_of`` and their change on the
 statement of about one year earlier (period end 12 months before, +-2 months, also published
 before ``as_of``). Division by zero gives NaN, never inf.
+
+A period may have several versions (restatements, keyed by published_on): each period counts
+with its latest version published before ``as_of``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ RATIOS = (
     "return_on_assets",
 )
 _KEY = 1 << 20  # month indexes stay far below this
+_DAY_BITS = 18  # 2**18 days span more than the contract's dates (1678..2261)
 
 
 def ratios(s: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -62,14 +66,37 @@ def _prior_year(keys: np.ndarray, latest: np.ndarray) -> np.ndarray:
     return found
 
 
+def latest_versions(
+    known: pd.DataFrame, code: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The latest published version of each (customer, period_end), by customer and period.
+
+    Returns the rows, their customer codes and their period ends (days, datetime64[D]).
+    """
+    period, published = _days(known["period_end"]), _days(known["published_on"])
+    dated = period != np.iinfo(np.int64).min  # a row without a period end is no version
+    low = min(np.min(period, where=dated, initial=0), published.min(initial=0))
+    version = (code.astype(np.int64) << 2 * _DAY_BITS) | ((period - low) << _DAY_BITS)
+    order = np.argsort(version | (published - low), kind="stable")
+    order = order[dated[order]]
+    code, period = code[order], period[order]
+    last = np.ones(len(code), dtype=bool)
+    last[:-1] = (code[1:] != code[:-1]) | (period[1:] != period[:-1])
+    return known.iloc[order[last]], code[last], period[last].astype("datetime64[D]")
+
+
+def _days(dates: pd.Series) -> np.ndarray:
+    return pd.to_datetime(dates).to_numpy().astype("datetime64[D]").view(np.int64)
+
+
 def financial_features(
     statements: pd.DataFrame, customer_ids: pd.Series, as_of: pd.Timestamp
 ) -> pd.DataFrame:
     """Financial features of ``customer_ids`` (same order); NaN for customers without statements."""
-    known, code = known_rows(statements, "published_on", customer_ids, as_of)
-    keys = code.astype(np.int64) * _KEY + month_index(known["period_end"])
-    order = np.argsort(keys, kind="stable")
-    known, code, keys = known.iloc[order], code[order], keys[order]
+    known, code, period_end = latest_versions(
+        *known_rows(statements, "published_on", customer_ids, as_of)
+    )
+    keys = code.astype(np.int64) * _KEY + month_index(period_end)
     latest = np.flatnonzero(np.append(code[1:] != code[:-1], True)) if len(code) else code
     prior = _prior_year(keys, latest)
     prior_row = np.where(prior >= 0, prior, 0)  # row 0 stands in for none; scatter masks it
@@ -95,8 +122,7 @@ def financial_features(
     out["revenue_growth_1y"] = scatter(growth, prior)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["log_total_assets"] = scatter(np.where(assets > 0, np.log(assets), np.nan))
-    period_end = pd.to_datetime(known["period_end"]).to_numpy()[latest]
-    age = (np.datetime64(as_of) - period_end) / np.timedelta64(1, "D")
+    age = (np.datetime64(as_of) - period_end[latest]) / np.timedelta64(1, "D")
     out["statement_age_days"] = scatter(np.asarray(age, dtype=float))
     out["revenue_latest"] = scatter(revenue[latest])
     return pd.DataFrame(out, index=customer_ids.index)

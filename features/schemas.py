@@ -11,9 +11,12 @@ amount due and amount paid are >= 0; ``balance`` may be negative (a credit balan
 overpayment); ``ebit``, ``net_income`` and ``equity`` may be negative. Financial statement
 amounts may be missing (an unreported item becomes a missing feature, not a rejected statement).
 Keys: an exact copy of an accepted row is rejected as a duplicate; rows that share a key but differ
-are all rejected (which one is right is unknowable). Events have no key. Optional columns
-(founded_on, inventory) are added empty when absent. Child rows whose customer is unknown or was
-rejected are rejected. Dates after ``reference_date`` are rejected only when one is given.
+are all rejected (which one is right is unknowable). A statement version is keyed by
+(customer_id, period_end, published_on): a restatement (a later published_on) is accepted beside
+the original, and features pick the version known at the as-of date. Events have no key.
+Optional columns (founded_on, inventory) are added empty when absent. Child rows whose customer
+is unknown or was rejected are rejected. Dates after ``reference_date`` are rejected only when
+one is given.
 
 Dates are ISO 8601 text or typed dates; a time zone (``+05:00``, ``Z``, a tz-aware Parquet
 column, zones mixed in one column) is dropped and the local calendar date kept, never converted
@@ -37,7 +40,7 @@ EVENT_TYPES = ("lawsuit", "enforcement", "complaint", "negative_news", "restruct
 TABLES = ("customers", "financial_statements", "repayments", "events", "defaults")
 KEYS: dict[str, tuple[str, ...]] = {
     "customers": ("customer_id",),
-    "financial_statements": ("customer_id", "period_end"),
+    "financial_statements": ("customer_id", "period_end", "published_on"),
     "repayments": ("customer_id", "month"),
     "events": ("customer_id", "occurred_on", "type"),
     "defaults": ("customer_id", "defaulted_on"),

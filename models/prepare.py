@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from models.names import AMBIGUOUS_HINT, ambiguity
 from models.validation import auc, is_binary
 
 SPECIAL_SUFFIX = "_special"
@@ -87,7 +88,11 @@ def _columns_hint(column: str, columns) -> str:
 def check_roles(
     columns, target: str, id: str | None = None, time: str | None = None, exclude=()
 ) -> None:
-    """Every column named for a role is in the table, and the target has no other role."""
+    """Each column has one name (see `models.names`), every column named for a role is in the
+    table, and the target has no other role."""
+    ambiguous = ambiguity(columns)
+    if ambiguous:
+        raise TrainingInputError(ambiguous, hint=AMBIGUOUS_HINT)
     named = [("target", target), ("id", id), ("time", time), *(("excluded", c) for c in exclude)]
     for role, column in named:
         if column is None:

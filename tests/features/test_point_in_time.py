@@ -78,7 +78,7 @@ def later_rows(customers: pd.Series, as_of: pd.Timestamp, draws: list[tuple]) ->
 
 KEYS = {
     "repayments": ["customer_id", "month"],
-    "financial_statements": ["customer_id", "period_end"],
+    "financial_statements": ["customer_id", "period_end", "published_on"],  # later: restated
 }
 
 

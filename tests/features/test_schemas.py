@@ -207,7 +207,11 @@ def test_negative_amounts_rejected_only_where_impossible():
     result = validate_tables(book(repayments=rep, financial_statements=fin))
     assert [c for _, c, _ in rejects_of(result, "repayments")] == ["credit_limit"]
     assert rejects_of(result, "financial_statements") == [
-        ("customer_id=C1, period_end=2022-12-31", "revenue", "negative amount: must be >= 0")
+        (
+            "customer_id=C1, period_end=2022-12-31, published_on=2023-03-31",
+            "revenue",
+            "negative amount: must be >= 0",
+        )
     ]
     # negative balance, ebit, net income and equity are legitimate
     assert result.accepted["repayments"]["balance"].min() == -15.5
@@ -232,7 +236,11 @@ def test_statement_published_before_period_end_is_rejected():
     fin = statements(published_on=["2022-12-30", "2023-04-30"])
     result = validate_tables(book(financial_statements=fin))
     assert rejects_of(result, "financial_statements") == [
-        ("customer_id=C1, period_end=2022-12-31", "period_end", "published_on is before period_end")
+        (
+            "customer_id=C1, period_end=2022-12-31, published_on=2022-12-30",
+            "period_end",
+            "published_on is before period_end",
+        )
     ]
 
 
@@ -248,12 +256,12 @@ def test_dates_after_the_reference_date_are_rejected_only_when_asked():
     result = validate_tables(book(), reference_date="2023-03-01")
     assert rejects_of(result, "financial_statements") == [
         (
-            "customer_id=C1, period_end=2022-12-31",
+            "customer_id=C1, period_end=2022-12-31, published_on=2023-03-31",
             "published_on",
             "date is after the reference date 2023-03-01",
         ),
         (
-            "customer_id=C2, period_end=2022-12-31",
+            "customer_id=C2, period_end=2022-12-31, published_on=2023-04-30",
             "published_on",
             "date is after the reference date 2023-03-01",
         ),
