@@ -25,6 +25,10 @@ from features.catalog import CATALOG_VERSION
 from features.schemas import TABLES, TEXT_COLUMNS, ContractError
 
 REQUIRED_TABLES = ("customers", "financial_statements", "repayments")
+# A synthetic book's truth (true PDs) lives in this subfolder of the book, beside the tables:
+# `read_book` reads only the canonical tables, so it never reaches validation or features.
+TRUTH_FOLDER = "truth"
+TRUE_PD_FILE = "true_pd.parquet"
 SUFFIXES = (".parquet", ".csv", ".csv.gz")
 METADATA_KEY = b"creditrisk"
 # The CSV spellings of a missing value in number and date columns. Text columns (ids and codes)
@@ -72,6 +76,7 @@ def read_book(folder: str | Path) -> dict[str, pd.DataFrame]:
     """Read every canonical table found in ``folder`` as ``<table>.parquet|.csv|.csv.gz``.
 
     customers, financial_statements and repayments are required; events and defaults optional.
+    Nothing else is read: a synthetic book's ``truth/`` folder stays out (see `read_truth`).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -220,6 +225,25 @@ def write_book(tables: dict[str, pd.DataFrame], folder: str | Path) -> list[Path
             df.to_parquet(tmp, index=False)
         paths.append(path)
     return paths
+
+
+def write_truth(true_pd: pd.DataFrame, folder: str | Path) -> Path:
+    """Write a synthetic book's true PDs to ``folder/truth/true_pd.parquet`` (not a table)."""
+    path = Path(folder) / TRUTH_FOLDER / TRUE_PD_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        true_pd.to_parquet(tmp, index=False)
+    return path
+
+
+def read_truth(folder: str | Path) -> pd.DataFrame:
+    """The true PDs written beside a synthetic book by `write_truth` (for benchmarks only)."""
+    path = Path(folder) / TRUTH_FOLDER / TRUE_PD_FILE
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no true PDs at {path}: only a synthetic book from `creditrisk generate` has them"
+        )
+    return pd.read_parquet(path)
 
 
 def write_rejects(rejects: pd.DataFrame, path: str | Path) -> Path:

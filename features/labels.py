@@ -5,7 +5,8 @@ Definitions (one rule for every table):
   table is given; otherwise the close of the first month with days_past_due >= 90, i.e.
   month + 1 month (the day that month's row became known).
 - A default is known at ``as_of`` iff defaulted_on <= as_of; such customers are already in default
-  and are left out of the snapshot (no cure: the first default counts).
+  (no cure: the first default counts): they are never labelled nor trained on, and scoring grades
+  them D (`defaulted_population`).
 - The population at ``as_of``: customers onboarded before ``as_of`` (or with no onboarding date)
   and not already in default.
 - ``default_flag`` = 1.0 iff as_of < defaulted_on <= as_of + horizon, else 0.0; NaN for everyone
@@ -63,12 +64,23 @@ def onboarded_before(customers: pd.DataFrame, as_of: pd.Timestamp) -> np.ndarray
     return ((onboarded < as_of) | onboarded.isna()).to_numpy()
 
 
+def in_default(customers: pd.DataFrame, as_of: pd.Timestamp, dates: pd.Series) -> np.ndarray:
+    """Customers whose default is known at ``as_of`` (boolean mask)."""
+    return default_date_of(customers["customer_id"], dates) <= np.datetime64(as_of)
+
+
 def performing_population(
     customers: pd.DataFrame, as_of: pd.Timestamp, dates: pd.Series
 ) -> pd.DataFrame:
     """Customers onboarded before ``as_of`` and not in default at ``as_of``."""
-    defaulted = default_date_of(customers["customer_id"], dates) <= np.datetime64(as_of)
-    return customers[onboarded_before(customers, as_of) & ~defaulted]
+    return customers[onboarded_before(customers, as_of) & ~in_default(customers, as_of, dates)]
+
+
+def defaulted_population(
+    customers: pd.DataFrame, as_of: pd.Timestamp, dates: pd.Series
+) -> pd.DataFrame:
+    """Customers onboarded before ``as_of`` and in default at ``as_of``."""
+    return customers[onboarded_before(customers, as_of) & in_default(customers, as_of, dates)]
 
 
 def label_of(

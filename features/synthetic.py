@@ -4,13 +4,26 @@ Corporate, SME and retail customers whose statements, repayments, events and def
 one latent credit quality per customer and month: a persistent factor, a slowly drifting
 component, an industry factor and a macro cycle with a shock. Observables reveal that quality
 noisily, so a good point-in-time model separates defaulters well but not perfectly.
-Vectorised over customers (loops run over months only) and reproducible from a seed.
+
+Defaults do not follow that quality alone, as in real books: a company whose liquidity runs out
+or whose leverage breaches its covenant jumps in risk; leverage weighs more in cyclical
+industries and more again in an industry downturn; utilisation weighs more near the limit, most
+for retail customers; each segment reacts to its quality with its own slope. These hidden
+drivers show in the statements (current ratio, cash, leverage) and repayments (utilisation).
+
+`generate_book_with_truth` also returns each performing customer's true probability of default
+in the 12 months after each quarterly as-of date, from its latent state at that date (a table
+beside the book, never a feature). It is a Monte Carlo average over `BookParams.truth_paths`
+antithetic paths of the latent factors, each path exact over the delinquency chain (the
+probability of reaching 90+ days or bankruptcy is propagated, not sampled). Vectorised over
+customers (loops run over months only) and reproducible from a seed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -35,9 +48,14 @@ INDUSTRIES = (
 )
 REGIONS = ("north", "south", "east", "west", "central", "coastal", "mountain", "capital")
 DEFAULT_REASONS = ("90dpd", "bankruptcy")
+TRUE_PD_COLUMNS = ("customer_id", "as_of", "pd_12m")
 
 CORPORATE, SME, RETAIL = 0, 1, 2
 BURN_IN_MONTHS = 6
+HORIZON_MONTHS = 12  # of the true PD: defaults dated in (as_of, as_of + 12 months], as the labels
+BACK_TO_30 = 0.3  # a 60+ customer that neither cures nor rolls falls back to 30+ this often
+TRUTH_BANK = 1024  # latent paths drawn per as-of date; each customer takes its own few of them
+TRUTH_CHUNK = 50_000  # customers per block of the truth's path arrays (memory)
 _F32 = np.float32
 # Per industry: employment weight, macro sensitivity, median EBIT margin, asset intensity,
 # inventory share of non-cash current assets.
@@ -81,7 +99,11 @@ def _check_size(**sizes: int) -> None:
 
 @dataclass(frozen=True)
 class BookParams:
-    """Tunable knobs of the generator; defaults give a few % annual default and AUC near 0.8."""
+    """Tunable knobs of the generator; defaults give a few % annual default and AUC near 0.8.
+
+    Risk in the delinquency hazards is in units of the latent quality: the segment's slope times
+    the quality, plus the jumps and the leverage term below (companies) and the near-limit jump.
+    """
 
     segment_shares: tuple[float, float, float] = (0.10, 0.30, 0.60)
     onboarded_in_window: float = 0.25
@@ -98,21 +120,69 @@ class BookParams:
     industry_level_sd: float = 0.20
     industry_factor_sd: float = 0.20
     region_level_sd: float = 0.08
-    miss_intercept: tuple[float, float, float] = (-6.1, -5.3, -4.85)
+    miss_intercept: tuple[float, float, float] = (-7.3, -6.5, -5.0)
     miss_slope: float = 1.1
     cure_intercept: tuple[float, float] = (0.4, -0.6)
     cure_slope: float = 0.7
     roll_intercept: tuple[float, float] = (-0.9, 0.0)
     roll_slope: float = 0.6
-    bankruptcy_intercept: tuple[float, float] = (-10.0, -9.4)
+    bankruptcy_intercept: tuple[float, float] = (-11.0, -10.4)
     bankruptcy_slope: float = 1.2
     late_intercept: float = -3.2
     late_slope: float = 0.8
-    utilisation_slope: float = 0.45
+    utilisation_slope: float = 0.35
     utilisation_noise: float = 0.45
     payment_slope: float = 0.45
     ratio_slope: float = 0.8
     event_slope: float = 0.8
+    # segment-specific behaviour: each segment's risk per unit of latent quality
+    segment_slope: tuple[float, float, float] = (1.25, 1.0, 0.8)
+    # liquidity that runs out: log current ratio = level - slope x quality + AR(1) noise;
+    # below the floor cash runs out and risk jumps
+    liquidity_mean: float = 0.3
+    liquidity_sd: float = 0.35
+    liquidity_slope: float = 0.12
+    liquidity_noise: float = 0.12
+    liquidity_floor: float = -0.2
+    liquidity_width: float = 0.05
+    liquidity_jump: float = 1.0
+    # leverage = sigmoid(level + slope x quality + AR(1) noise); above the covenant risk jumps;
+    # it weighs in cyclical industries (macro sensitivity from cyclical_from, fully from
+    # cyclical_full), more again in a downturn of the industry
+    leverage_mean: float = 0.2
+    leverage_sd: float = 0.7
+    leverage_slope: float = 0.28
+    leverage_noise: float = 0.15
+    covenant_leverage: float = 0.8
+    covenant_width: float = 0.02
+    covenant_jump: float = 0.8
+    leverage_risk: float = 3.5
+    leverage_mid: float = 0.55
+    cyclical_from: float = 0.8
+    cyclical_full: float = 1.4
+    downturn_scale: float = 0.25
+    downturn_gain: float = 0.6
+    # utilisation near the limit: a jump per segment (corporate, SME, retail), twice as large
+    # for a customer who pays only what is due as for an average payer, none for one who clears
+    near_limit: float = 0.75
+    limit_width: float = 0.05
+    limit_jump: tuple[float, float, float] = (0.3, 1.0, 1.6)
+    # the true PD: latent paths per customer (antithetic pairs) and months between as-of dates
+    truth_paths: int = 16
+    truth_every_months: int = 3
+
+
+@dataclass(frozen=True)
+class SyntheticBook:
+    """The canonical tables and, beside them, the generator's truth (never a feature).
+
+    ``true_pd``: customer_id, as_of (the quarterly month starts after the book's start, to the
+    month after its last), pd_12m (the probability of a default dated in the 12 months after
+    as_of) for every customer onboarded before as_of and not in default at it.
+    """
+
+    tables: dict[str, pd.DataFrame]
+    true_pd: pd.DataFrame
 
 
 def generate_book(
@@ -129,24 +199,47 @@ def generate_book(
     The window holds `months` calendar months from `start`; `on_month(done, total)` is called after
     each simulated month (for progress bars). Same arguments give identical frames.
     """
+    return _generate(n_customers, months, start, seed, params, on_month, truth=False).tables
+
+
+def generate_book_with_truth(
+    n_customers: int = 20_000,
+    months: int = 48,
+    start: str = "2021-01-01",
+    seed: int = 42,
+    *,
+    params: BookParams | None = None,
+    on_month: Callable[[int, int], None] | None = None,
+) -> SyntheticBook:
+    """`generate_book`'s tables (identical for the same arguments) and the true 12-month PDs."""
+    return _generate(n_customers, months, start, seed, params, on_month, truth=True)
+
+
+def _generate(n_customers, months, start, seed, params, on_month, truth: bool) -> SyntheticBook:
     _check_size(n_customers=n_customers, months=months, seed=seed)
     p = params or BookParams()
     if p.pre_months < p.statement_lookback_months + 9:
         raise ValueError("pre_months must exceed statement_lookback_months by 9 (TTM history)")
-    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)]
+    if truth and (p.truth_paths < 2 or p.truth_paths % 2 or p.truth_every_months < 1):
+        raise ValueError(
+            "truth_paths must be even and at least 2, truth_every_months at least 1: "
+            f"{p.truth_paths}, {p.truth_every_months}"
+        )
+    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)]
     cal = _calendar(start, months, p.pre_months)
     cust = _draw_customers(rngs[0], n_customers, cal, p)
     drivers = _draw_drivers(rngs[1], cal, p)
-    sim = _simulate(rngs[2], cust, drivers, cal, p, on_month)
+    sim = _simulate(rngs[2], cust, drivers, cal, p, on_month, rngs[5] if truth else None)
     statements = _statements(rngs[3], cust, sim, cal, p)
     events = _events_frame(rngs[4], cust, sim, cal)
-    return {
+    tables = {
         "customers": _customers_frame(cust),
         "financial_statements": statements,
         "repayments": _repayments_frame(cust, sim, cal),
         "events": events,
         "defaults": _defaults_frame(cust, sim, cal),
     }
+    return SyntheticBook(tables, _true_pd_frame(cust, sim, cal))
 
 
 def summarise_book(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -192,7 +285,8 @@ def summarise_book(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 
 
 def _sigmoid(v: np.ndarray) -> np.ndarray:
-    return (1.0 / (1.0 + np.exp(-v))).astype(_F32, copy=False)
+    """The logistic function by tanh (fast in float32, no overflow)."""
+    return (0.5 + 0.5 * np.tanh(0.5 * v)).astype(_F32, copy=False)
 
 
 @dataclass
@@ -262,6 +356,12 @@ def _draw_customers(rng: np.random.Generator, n: int, cal: _Calendar, p: BookPar
         "utilisation0": rng.normal(-0.6, 1.0, size=n).astype(_F32),
         "payment0": rng.normal(-0.5, 1.2, size=n).astype(_F32),
         "ids": _customer_ids(n),
+        "liquidity0": np.where(
+            company, rng.normal(p.liquidity_mean, p.liquidity_sd, size=n), 0
+        ).astype(_F32),
+        "leverage0": np.where(
+            company, rng.normal(p.leverage_mean, p.leverage_sd, size=n), 0
+        ).astype(_F32),
     }
 
 
@@ -271,8 +371,9 @@ def _customer_ids(n: int) -> np.ndarray:
 
 
 def _draw_drivers(rng: np.random.Generator, cal: _Calendar, p: BookParams) -> dict:
-    """Macro cycle with one shock, and per-industry and per-region static levels."""
-    total = cal.pre + cal.months
+    """Macro cycle with one shock (to the end of the true PD's horizon after the window), and
+    per-industry and per-region static levels."""
+    total = cal.pre + cal.months + HORIZON_MONTHS
     t = np.arange(total, dtype=float)
     phase = rng.uniform(0, 2 * np.pi)
     macro = p.macro_amplitude * np.sin(2 * np.pi * t / p.macro_period_months + phase)
@@ -290,6 +391,165 @@ def _draw_drivers(rng: np.random.Generator, cal: _Calendar, p: BookParams) -> di
     }
 
 
+@dataclass
+class _Static:
+    """Per-customer constants of the risk model, for the book or for a subset of it."""
+
+    base: np.ndarray
+    util0: np.ndarray
+    payment0: np.ndarray
+    liquidity0: np.ndarray
+    leverage0: np.ndarray
+    company: np.ndarray
+    industry: np.ndarray
+    cyclical: np.ndarray
+    segment_slope: np.ndarray
+    limit_jump: np.ndarray
+    miss_int: np.ndarray
+    bk_int: np.ndarray
+
+    @classmethod
+    def of(cls, cust: dict, drivers: dict, p: BookParams) -> _Static:
+        seg, industry = cust["segment"], cust["industry"]
+        base = (
+            cust["persistent"]
+            + drivers["industry_level"][industry]
+            + drivers["region_level"][cust["region"]]
+        )
+        return cls(
+            base=base,
+            util0=cust["utilisation0"],
+            payment0=cust["payment0"],
+            liquidity0=cust["liquidity0"],
+            leverage0=cust["leverage0"],
+            company=cust["company"].astype(_F32),
+            industry=industry,
+            cyclical=np.clip(
+                (drivers["industry_beta"][industry] - p.cyclical_from)
+                / (p.cyclical_full - p.cyclical_from),
+                0,
+                1,
+            ).astype(_F32),
+            segment_slope=np.asarray(p.segment_slope, dtype=_F32)[seg],
+            limit_jump=np.asarray(p.limit_jump, dtype=_F32)[seg],
+            miss_int=np.asarray(p.miss_intercept, dtype=_F32)[seg],
+            bk_int=np.asarray((*p.bankruptcy_intercept, -np.inf), dtype=_F32)[seg],
+        )
+
+    def take(self, idx: np.ndarray) -> _Static:
+        return _Static(*(getattr(self, f.name)[idx] for f in fields(self)))
+
+
+# AR(1) persistence per month of the latent noises (the drift's is a parameter).
+_RHO = {"util": 0.8, "liquidity": 0.9, "leverage": 0.95, "industry": 0.95}
+_PER_CUSTOMER = ("drift", "util", "liquidity", "leverage")
+
+
+@dataclass
+class _Latent:
+    """The hidden state carried from month to month: per customer (the drift of quality and the
+    noises of utilisation, liquidity and leverage) and per industry (the industry factor)."""
+
+    drift: np.ndarray
+    util: np.ndarray
+    liquidity: np.ndarray
+    leverage: np.ndarray
+    industry: np.ndarray
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, n: int, p: BookParams) -> _Latent:
+        sds = _stationary_sds(p)
+        per_customer = {k: rng.normal(0, sds[k], size=n).astype(_F32) for k in _PER_CUSTOMER}
+        industry = rng.normal(0, sds["industry"], size=len(INDUSTRIES)).astype(_F32)
+        return cls(**per_customer, industry=industry)
+
+    def advance(self, rng: np.random.Generator, p: BookParams) -> _Latent:
+        """One month on: each component's AR(1) step with fresh normal innovations."""
+        rho, innov = _rhos(p), _innovation_sds(p)
+        out = {}
+        for name in (*_PER_CUSTOMER, "industry"):
+            value = getattr(self, name)
+            z = rng.standard_normal(value.shape, dtype=_F32)
+            out[name] = (rho[name] * value + innov[name] * z).astype(_F32)
+        return _Latent(**out)
+
+
+def _stationary_sds(p: BookParams) -> dict[str, float]:
+    return {
+        "drift": p.drift_sd,
+        "util": p.utilisation_noise,
+        "liquidity": p.liquidity_noise,
+        "leverage": p.leverage_noise,
+        "industry": p.industry_factor_sd,
+    }
+
+
+def _rhos(p: BookParams) -> dict[str, float]:
+    return {"drift": p.drift_rho, **_RHO}
+
+
+def _innovation_sds(p: BookParams) -> dict[str, float]:
+    rho = _rhos(p)
+    return {k: float(sd * np.sqrt(1 - rho[k] ** 2)) for k, sd in _stationary_sds(p).items()}
+
+
+class _Risk(NamedTuple):
+    """One month's latent quality, the hidden drivers it moves, and the risk the hazards read."""
+
+    x: np.ndarray
+    utilisation: np.ndarray
+    liquidity: np.ndarray
+    leverage: np.ndarray
+    hazard_x: np.ndarray
+
+
+def _risk(s: _Static, lat: _Latent, shared: np.ndarray, p: BookParams) -> _Risk:
+    """Quality x from its components (``shared``: the customer's industry and macro factor), the
+    drivers it moves, and the risk: segment slope x quality, plus for companies the liquidity and
+    covenant jumps and leverage weighted by cyclicality and downturn, plus the near-limit jump."""
+    x = s.base + lat.drift + shared
+    util = _sigmoid(s.util0 + p.utilisation_slope * x + lat.util)
+    liquidity = s.liquidity0 - p.liquidity_slope * x + lat.liquidity
+    leverage = _sigmoid(s.leverage0 + p.leverage_slope * x + lat.leverage)
+    downturn = np.maximum(shared, 0) / p.downturn_scale
+    company = (
+        p.liquidity_jump * _sigmoid((p.liquidity_floor - liquidity) / p.liquidity_width)
+        + p.covenant_jump * _sigmoid((leverage - p.covenant_leverage) / p.covenant_width)
+        + p.leverage_risk
+        * (leverage - p.leverage_mid)
+        * s.cyclical
+        * (1 + p.downturn_gain * downturn)
+    )
+    revolver = 2 * _sigmoid(p.payment_slope * x - s.payment0)
+    near_limit = _sigmoid((util - p.near_limit) / p.limit_width) * revolver
+    hazard_x = s.segment_slope * x + s.company * company + s.limit_jump * near_limit
+    return _Risk(x, util, liquidity, leverage, hazard_x.astype(_F32))
+
+
+class _Hazards(NamedTuple):
+    """Monthly transition probabilities of the delinquency chain."""
+
+    miss: np.ndarray
+    cure1: np.ndarray
+    roll1: np.ndarray
+    cure2: np.ndarray
+    roll2: np.ndarray
+    bankrupt: np.ndarray
+
+
+def _hazards(h: np.ndarray, s: _Static, p: BookParams) -> _Hazards:
+    """Odds that worsen with the risk ``h``: missing a payment, failing to cure, rolling on, and
+    (companies) going bankrupt from any bucket."""
+    return _Hazards(
+        _sigmoid(s.miss_int + p.miss_slope * h),
+        _sigmoid(p.cure_intercept[0] - p.cure_slope * h),
+        _sigmoid(p.roll_intercept[0] + p.roll_slope * h),
+        _sigmoid(p.cure_intercept[1] - p.cure_slope * h),
+        _sigmoid(p.roll_intercept[1] + p.roll_slope * h),
+        _sigmoid(s.bk_int + p.bankruptcy_slope * h),
+    )
+
+
 def _simulate(
     rng: np.random.Generator,
     cust: dict,
@@ -297,32 +557,23 @@ def _simulate(
     cal: _Calendar,
     p: BookParams,
     on_month: Callable[[int, int], None] | None,
+    truth_rng: np.random.Generator | None = None,
 ) -> dict:
-    """Month by month: latent quality, delinquency states, balances, payments and events."""
+    """Month by month: latent quality, delinquency states, balances, payments and events; with
+    ``truth_rng``, the true 12-month PD at each quarterly as-of date (its own random stream, so
+    the book is the same with or without it)."""
     n, months, total = cust["n"], cal.months, cal.pre + cal.months
     seg, company, first = cust["segment"], cust["company"], cust["first"]
-    industry = cust["industry"]
     comp_idx = np.flatnonzero(company)
-    base = (
-        cust["persistent"]
-        + drivers["industry_level"][industry]
-        + drivers["region_level"][cust["region"]]
-    )
-    innov = _F32(p.drift_sd * np.sqrt(1 - p.drift_rho**2))
-    drift = rng.normal(0, p.drift_sd, size=n).astype(_F32)
-    ind_rho = 0.95
-    ind_factor = rng.normal(0, p.industry_factor_sd, size=len(INDUSTRIES)).astype(_F32)
-    ind_innov = p.industry_factor_sd * np.sqrt(1 - ind_rho**2)
+    static = _Static.of(cust, drivers, p)
+    lat = _Latent.draw(rng, n, p)
 
-    miss_int = np.asarray(p.miss_intercept, dtype=_F32)[seg]
-    bk_int = np.asarray((*p.bankruptcy_intercept, -np.inf), dtype=_F32)[seg]
     state = np.zeros(n, dtype=np.int8)
     episode_days = np.zeros(n, dtype=np.int16)
     dpd_prev = np.zeros(n, dtype=np.int16)
     arrears = np.zeros(n, dtype=_F32)
     balance_prev = np.zeros(n, dtype=_F32)
     limit = cust["limit0"].copy()
-    util_noise = rng.normal(0, p.utilisation_noise, size=n).astype(_F32)
     default_t = np.full(n, -1, dtype=np.int32)
     default_reason = np.zeros(n, dtype=np.int8)
     end = np.full(n, months, dtype=np.int32)
@@ -335,22 +586,34 @@ def _simulate(
         "amount_paid": np.zeros(shape, _F32),
         "days_past_due": np.zeros(shape, np.int16),
     }
-    quarter_x, quarter_t, events = [], [], []
+    quarters: dict[str, list] = {"x": [], "liquidity": [], "leverage": [], "t": []}
+    events, truth = [], []
+    truth_at = range(p.truth_every_months, months + 1, p.truth_every_months) if truth_rng else ()
     cal_month = (cal.month_starts.astype("datetime64[M]").astype(int) % 12) + 1
 
+    def record_truth(tw: int) -> None:
+        as_of = (cal.start + tw).astype("datetime64[D]")
+        who = np.flatnonzero((cust["onboarded"] < as_of) & (state < 3))
+        pd_12m = _true_pd(truth_rng, static, lat, state, who, drivers, cal.pre + tw, p)
+        truth.append((tw, who, pd_12m))
+
     for t in range(total):
-        drift = p.drift_rho * drift + innov * rng.standard_normal(n, dtype=_F32)
-        ind_factor = ind_rho * ind_factor + ind_innov * rng.standard_normal(len(INDUSTRIES))
-        shared = (drivers["industry_beta"] * drivers["macro"][t] + ind_factor).astype(_F32)
-        x = base + drift + shared[industry]
+        tw = t - cal.pre
+        if tw in truth_at:
+            record_truth(tw)
+        lat = lat.advance(rng, p)
+        shared = (drivers["industry_beta"] * drivers["macro"][t] + lat.industry).astype(_F32)
+        risk = _risk(static, lat, shared[static.industry], p)
+        x = risk.x
         if cal_month[t] % 3 == 0:
-            quarter_x.append(x[comp_idx])
-            quarter_t.append(t - cal.pre)
+            quarters["x"].append(x[comp_idx])
+            quarters["liquidity"].append(risk.liquidity[comp_idx])
+            quarters["leverage"].append(risk.leverage[comp_idx])
+            quarters["t"].append(tw)
         if t < cal.pre - BURN_IN_MONTHS:
             if on_month:
                 on_month(t + 1, total)
             continue
-        tw = t - cal.pre
         active = (first <= tw) & (tw < end)
         new_cust = first == tw
         perf = active & (state < 3)
@@ -359,7 +622,7 @@ def _simulate(
             active, new_cust, perf = burn_in, np.zeros(n, bool), burn_in
         u = rng.random((6, n), dtype=_F32)
 
-        new_state, bankrupt = _next_states(u, state, perf, x, miss_int, bk_int, p)
+        new_state, bankrupt = _next_states(u, state, perf, _hazards(risk.hazard_x, static, p))
         entering = perf & (state == 0) & (new_state >= 1)
         episode_days[entering] = (u[4][entering] * 30).astype(np.int16)
         if tw < 0:  # burn-in: delinquency settles; would-be defaulters start afresh
@@ -367,9 +630,8 @@ def _simulate(
         defaulted_now = perf & (new_state == 3)
         default_t[defaulted_now] = tw
         default_reason[bankrupt & defaulted_now] = 1
-        end[defaulted_now] = np.minimum(
-            tw + rng.integers(3, 13, size=int(defaulted_now.sum())), months
-        )
+        write_off = rng.integers(3, 13, size=n, dtype=np.int32)  # drawn for all: same stream
+        end[defaulted_now] = np.minimum(tw + write_off[defaulted_now], months)
         late = (new_state == 0) & (u[4] < _sigmoid(p.late_intercept + p.late_slope * x))
         dpd = np.where(new_state >= 1, 30 * new_state.astype(np.int16) + episode_days, 0)
         dpd = np.where(late, 1 + (u[5] * 29).astype(np.int16), dpd)
@@ -381,11 +643,7 @@ def _simulate(
         factor = np.where(new_state >= 1, 0.8, factor)
         limit = np.where(review, np.maximum(np.round(limit * factor, -2), 500), limit).astype(_F32)
 
-        util_noise = 0.8 * util_noise + 0.6 * p.utilisation_noise * rng.standard_normal(
-            n, dtype=_F32
-        )
-        util = _sigmoid(cust["utilisation0"] + p.utilisation_slope * x + util_noise)
-        balance = util * limit
+        balance = risk.utilisation * limit
         balance = np.where(
             new_cust,
             balance,
@@ -420,6 +678,12 @@ def _simulate(
         state, dpd_prev, balance_prev = new_state, dpd, balance
         if on_month:
             on_month(t + 1, total)
+    if months in truth_at:
+        record_truth(months)
+
+    def stacked(name: str) -> np.ndarray:
+        rows = quarters[name]
+        return np.stack(rows, axis=1) if rows else np.zeros((len(comp_idx), 0), dtype=_F32)
 
     return {
         **out,
@@ -427,34 +691,140 @@ def _simulate(
         "default_t": default_t,
         "default_reason": default_reason,
         "comp_idx": comp_idx,
-        "quarter_x": np.stack(quarter_x, axis=1) if quarter_x else np.zeros((len(comp_idx), 0)),
-        "quarter_t": np.asarray(quarter_t, dtype=np.int32),
+        "quarter_x": stacked("x"),
+        "quarter_liquidity": stacked("liquidity"),
+        "quarter_leverage": stacked("leverage"),
+        "quarter_t": np.asarray(quarters["t"], dtype=np.int32),
         "events": events,
+        "truth": truth,
     }
 
 
-def _next_states(u, state, perf, x, miss_int, bk_int, p: BookParams):
+def _next_states(u, state, perf, h: _Hazards):
     """Delinquency buckets (0 current, 1 = 30+, 2 = 60+, 3 = 90+ default) after one month.
 
-    Performing customers miss a payment, cure, stay or roll one bucket further with odds that
-    worsen with latent risk ``x``; companies may also go bankrupt straight from any bucket.
+    Performing customers miss a payment, cure, stay or roll one bucket further with the month's
+    hazards; companies may also go bankrupt straight from any bucket.
     """
     new_state = state.copy()
-    p_miss = _sigmoid(miss_int + p.miss_slope * x)
-    new_state[perf & (state == 0) & (u[0] < p_miss)] = 1
-    for s in (1, 2):
+    new_state[perf & (state == 0) & (u[0] < h.miss)] = 1
+    for s, p_cure, p_roll in ((1, h.cure1, h.roll1), (2, h.cure2, h.roll2)):
         here = perf & (state == s)
-        p_cure = _sigmoid(p.cure_intercept[s - 1] - p.cure_slope * x)
-        p_roll = _sigmoid(p.roll_intercept[s - 1] + p.roll_slope * x)
         cure = here & (u[0] < p_cure)
         roll = here & ~cure & (u[1] < p_roll)
         new_state[cure] = 0
         new_state[roll] = s + 1
         if s == 2:
-            new_state[here & ~cure & ~roll & (u[2] < 0.3)] = 1
-    bankrupt = perf & (new_state < 3) & (u[3] < _sigmoid(bk_int + p.bankruptcy_slope * x))
+            new_state[here & ~cure & ~roll & (u[2] < BACK_TO_30)] = 1
+    bankrupt = perf & (new_state < 3) & (u[3] < h.bankrupt)
     new_state[bankrupt] = 3
     return new_state, bankrupt
+
+
+def _true_pd(
+    rng: np.random.Generator,
+    static: _Static,
+    lat: _Latent,
+    state: np.ndarray,
+    who: np.ndarray,
+    drivers: dict,
+    t0: int,
+    p: BookParams,
+) -> np.ndarray:
+    """Probability that each customer in ``who`` defaults in months t0 .. t0 + 11 given the
+    latent state and delinquency bucket after month t0 - 1.
+
+    Monte Carlo over the latent factors' future: each customer follows ``truth_paths`` paths
+    (antithetic pairs of rows of a bank of innovation paths drawn for this date); along each
+    path the delinquency chain is exact (bucket probabilities propagated month by month).
+    """
+    half = p.truth_paths // 2
+    paths = _innovation_paths(rng, lat.industry, p)
+    rows = (rng.integers(0, TRUTH_BANK, size=who.size)[None, :] + np.arange(half)[:, None]) % (
+        TRUTH_BANK
+    )
+    out = np.empty(who.size, dtype=np.float64)
+    for lo in range(0, who.size, TRUTH_CHUNK):
+        part = slice(lo, lo + TRUTH_CHUNK)
+        idx = who[part]
+        out[part] = _default_probability(
+            static.take(idx), lat, state[idx], idx, rows[:, part], paths, drivers, t0, p
+        )
+    return out
+
+
+def _innovation_paths(rng: np.random.Generator, industry0: np.ndarray, p: BookParams) -> dict:
+    """A bank of future paths, month by month (rows: months of the horizon): per customer
+    component, the AR(1) sum of innovations from zero (add rho^k times the current value); per
+    industry, the factor from its current value, flattened to path x industry. The antithetic
+    paths negate the sums (``industry_anti`` for the industry factor)."""
+    rho, innov = _rhos(p), _innovation_sds(p)
+    shape = (HORIZON_MONTHS, TRUTH_BANK)
+    banks = {}
+    for name in _PER_CUSTOMER:
+        z = rng.standard_normal(shape, dtype=_F32) * _F32(innov[name])
+        banks[name] = _ar_sums(z, rho[name])
+    z = rng.standard_normal((*shape, len(INDUSTRIES)), dtype=_F32) * _F32(innov["industry"])
+    sums = _ar_sums(z, rho["industry"])
+    decay = (rho["industry"] ** np.arange(1, HORIZON_MONTHS + 1, dtype=_F32))[:, None, None]
+    banks["industry"] = (decay * industry0 + sums).reshape(HORIZON_MONTHS, -1)
+    banks["industry_anti"] = (decay * industry0 - sums).reshape(HORIZON_MONTHS, -1)
+    return banks
+
+
+def _ar_sums(z: np.ndarray, rho: float) -> np.ndarray:
+    """s_k = rho s_(k-1) + z_k along the first axis, from s_0 = z_0."""
+    out = np.empty_like(z)
+    out[0] = z[0]
+    for k in range(1, z.shape[0]):
+        out[k] = rho * out[k - 1] + z[k]
+    return out
+
+
+def _default_probability(
+    s: _Static, lat: _Latent, state, idx, rows, paths: dict, drivers: dict, t0: int, p
+) -> np.ndarray:
+    """Mean over paths of the chance to reach default within the horizon (see `_true_pd`)."""
+    rho = _rhos(p)
+    start = {name: getattr(lat, name)[idx] for name in _PER_CUSTOMER}
+    half, k = rows.shape[0], 2 * rows.shape[0]
+    by_industry = rows * len(INDUSTRIES) + s.industry
+    q = [np.broadcast_to((state == b).astype(_F32), (k, idx.size)) for b in range(3)]
+    defaulted = np.zeros((k, idx.size), dtype=_F32)
+    beta = drivers["industry_beta"][s.industry]
+    for m in range(HORIZON_MONTHS):
+        comps = {}
+        for name in _PER_CUSTOMER:
+            value = np.empty((k, idx.size), dtype=_F32)
+            np.take(paths[name][m], rows, out=value[:half])
+            np.negative(value[:half], out=value[half:])
+            value += _F32(rho[name] ** (m + 1)) * start[name]
+            comps[name] = value
+        factor = np.empty((k, idx.size), dtype=_F32)
+        np.take(paths["industry"][m], by_industry, out=factor[:half])
+        np.take(paths["industry_anti"][m], by_industry, out=factor[half:])
+        shared = beta * drivers["macro"][t0 + m] + factor
+        h = _hazards(_risk(s, _Latent(**comps, industry=factor), shared, p).hazard_x, s, p)
+        q, entered = _chain_step(q, h)
+        defaulted += entered
+    return defaulted.mean(axis=0, dtype=np.float64)
+
+
+def _chain_step(q: list, h: _Hazards) -> tuple[list, np.ndarray]:
+    """Bucket probabilities (current, 30+, 60+) after one month and the mass entering default,
+    by the transitions `_next_states` samples."""
+    q0, q1, q2 = q
+    stay1 = (1 - h.cure1) * (1 - h.roll1)
+    stay2 = (1 - h.cure2) * (1 - h.roll2)
+    rolled = q2 * (1 - h.cure2) * h.roll2
+    survive = 1 - h.bankrupt
+    new = [
+        (q0 * (1 - h.miss) + q1 * h.cure1 + q2 * h.cure2) * survive,
+        (q0 * h.miss + q1 * stay1 + q2 * stay2 * BACK_TO_30) * survive,
+        (q1 * (1 - h.cure1) * h.roll1 + q2 * stay2 * (1 - BACK_TO_30)) * survive,
+    ]
+    entered = rolled + (q0 + q1 + q2 - rolled) * h.bankrupt
+    return new, entered
 
 
 # Monthly base rates (per customer) for company and retail customers, by event type.
@@ -494,7 +864,8 @@ def _draw_events(rng, x, seg, active, state, tw, p: BookParams) -> tuple[np.ndar
 def _statements(
     rng: np.random.Generator, cust: dict, sim: dict, cal: _Calendar, p: BookParams
 ) -> pd.DataFrame:
-    """Quarterly TTM statements for companies, published 45-120 days after period end."""
+    """Quarterly TTM statements for companies, published 45-120 days after period end; the
+    balance sheet shows the quarter-end liquidity and leverage the risk model reads."""
     comp = sim["comp_idx"]
     xq = sim["quarter_x"].astype(_F32)
     qt = sim["quarter_t"]
@@ -517,7 +888,8 @@ def _statements(
     revenue = _rolling4(quarterly_revenue)
     ebit = _rolling4(quarterly_revenue * margin)
     total_assets = revenue * (prof[:, 3][:, None] * np.exp(noise(0.35, False) + noise(0.03)))
-    leverage = _sigmoid(0.2 + noise(0.7, False) + 0.35 * k * xq + noise(0.08))
+    lq = sim["quarter_leverage"].astype(_F32)
+    leverage = _sigmoid(np.log(lq / (1 - lq)) + noise(0.05))
     total_liabilities = total_assets * leverage
     rate = 0.035 + 0.02 * _sigmoid(xq) + np.abs(noise(0.005))
     debt_share = 0.4 + 0.4 * _sigmoid(noise(1.0, False))
@@ -525,9 +897,11 @@ def _statements(
     pretax = ebit - interest - np.abs(noise(0.01)) * revenue
     net_income = np.where(pretax > 0, pretax * 0.78, pretax)
     current_assets = total_assets * (0.25 + 0.4 * _sigmoid(noise(1.0, False)))
-    current_ratio = np.exp(0.3 + noise(0.35, False) - 0.15 * k * xq + noise(0.06))
+    liquidity = sim["quarter_liquidity"].astype(_F32)
+    current_ratio = np.exp(liquidity + noise(0.05))
     current_liabilities = np.minimum(current_assets / current_ratio, 0.95 * total_liabilities)
-    cash = current_assets * 0.6 * _sigmoid(-0.8 + noise(0.7, False) - 0.35 * k * xq + noise(0.2))
+    cash_level = -0.8 + noise(0.7, False) + 1.5 * (liquidity - p.liquidity_mean) + noise(0.2)
+    cash = current_assets * 0.6 * _sigmoid(cash_level)
     inventory = (current_assets - cash) * prof[:, 4][:, None] * np.exp(noise(0.2))
 
     period_end = (cal.start + qt + 1).astype("datetime64[D]") - np.timedelta64(
@@ -660,5 +1034,20 @@ def _defaults_frame(cust: dict, sim: dict, cal: _Calendar) -> pd.DataFrame:
             "customer_id": _ids_series(cust["ids"], who),
             "defaulted_on": defaulted.astype("datetime64[ns]"),
             "reason": pd.Categorical.from_codes(reason, DEFAULT_REASONS),
+        }
+    )
+
+
+def _true_pd_frame(cust: dict, sim: dict, cal: _Calendar) -> pd.DataFrame:
+    """customer_id, as_of, pd_12m of every as-of date the simulation recorded, by date."""
+    truth = sim["truth"]
+    who = np.concatenate([w for _, w, _ in truth]) if truth else np.zeros(0, np.int64)
+    tw = np.concatenate([np.full(w.size, t) for t, w, _ in truth]) if truth else who
+    pd_12m = np.concatenate([v for _, _, v in truth]) if truth else np.zeros(0)
+    return pd.DataFrame(
+        {
+            "customer_id": _ids_series(cust["ids"], who),
+            "as_of": (cal.start + tw).astype("datetime64[D]").astype("datetime64[ns]"),
+            "pd_12m": pd_12m,
         }
     )

@@ -2,8 +2,21 @@
 
 LightGBM: TreeSHAP contributions from the booster's own `pred_contrib` (log-odds; what
 `shap.TreeExplainer` computes for LightGBM). Scorecard: points lost against each feature's best
-bin. Either way the top-k risk-raising features per row come from one argpartition over the
-contribution matrix.
+bin. A champion that is the scorecard or a blend (`BlendReasons`): the weighted sum of TreeSHAP
+and the scorecard's centred log-odds contributions. Either way the top-k risk-raising features
+per row come from one argpartition over the contribution matrix.
+
+A reason names something true about the customer. With the catalog's `ReasonRules` (feature
+snapshots), a missing value is placed before the top-k: one the customer's segment never has
+(statement ratios of a retail customer) adds its contribution to the segment's, the effect of
+being in that segment; features of a record the customer lacks as a whole (no financial
+statement, a repayment window not filled) pool their contributions into one reason with the
+record's text (feature: the record's name, value null); one that means no such event (days since
+the last lawsuit, none ever) is never a reason. Any other missing value, and every missing value
+of a flat table (no rules), may be a reason, said to be missing ("<text>: missing", value null):
+missing data is often a true driver of risk (an income not reported). Pooling keeps each row's
+total; left out are only events that never happened and, where the segment is no feature of the
+model, features the segment never has.
 """
 
 from __future__ import annotations
@@ -15,6 +28,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from features.catalog import ReasonRules
 from models.prepare import SPECIAL_SUFFIX
 
 K = 5
@@ -67,46 +81,137 @@ def _json_value(v):
     return v
 
 
-def _gather_values(X: pd.DataFrame, names: list[str], idx: np.ndarray) -> np.ndarray:
-    """X[row, names[idx[row, r]]] for every (row, r), column by column (no per-row Python)."""
+def _gather_values(X: pd.DataFrame, names: list[str], idx: np.ndarray):
+    """X[row, names[idx[row, r]]] for every (row, r), column by column (no per-row Python), and
+    where it is missing; a pooled reason (index past the features) has no value."""
     out = np.full(idx.shape, None, dtype=object)
+    missing = np.ones(idx.shape, dtype=bool)
     for j in np.unique(idx):
+        if j >= len(names):
+            continue
         mask = idx == j
         rows = np.nonzero(mask)[0]
         col = X[names[j]]
-        values = col.astype(object).where(col.notna(), None).to_numpy()
-        out[mask] = values[rows]
-    return out
+        present = col.notna().to_numpy()
+        out[mask] = col.astype(object).where(present, None).to_numpy()[rows]
+        missing[mask] = ~present[rows]
+    return out, missing
+
+
+class _MissingValues:
+    """`ReasonRules` compiled for one model's features: contributions (rows x features) in,
+    contributions of the reasons out (features, then one pooled column per source)."""
+
+    def __init__(self, feature_names: list[str], rules: ReasonRules):
+        self.rules = rules
+        self.feature_names = list(feature_names)
+        col = {name: j for j, name in enumerate(feature_names)}
+        self.segment_col = col.get(rules.segment)
+        self.restricted = [(col[f], s) for f, s in rules.segments.items() if f in col]
+        members: dict[str, list[int]] = {}
+        for f, source in rules.sources.items():
+            if f in col:
+                members.setdefault(source, []).append(col[f])
+        self.members = members
+        self.sources = list(rules.texts)
+        self.pooled_col = {s: len(col) + i for i, s in enumerate(self.sources)}
+        self.silent = [col[f] for f in rules.silent if f in col]
+
+    def apply(self, contrib: np.ndarray, X: pd.DataFrame) -> np.ndarray:
+        """Reason contributions: missing values placed by the rules (see the module docstring)."""
+        n, p = contrib.shape
+        out = np.zeros((n, p + len(self.sources)))
+        out[:, :p] = contrib
+        free = X[self.feature_names].isna().to_numpy(copy=True)  # missing cells not yet placed
+        self._segment(out, contrib, free, X)
+        self._sources(out, contrib, free)
+        for j in self.silent:
+            out[free[:, j], j] = 0.0
+        return out
+
+    def _segment(self, out, contrib, free, X) -> None:
+        """Features the segment never has: their contributions go to the segment's."""
+        if not self.restricted or self.rules.segment not in X.columns:
+            return
+        segment = X[self.rules.segment]
+        known = segment.notna().to_numpy()
+        lacking = {s: known & ~segment.isin(s).to_numpy() for s in {s for _, s in self.restricted}}
+        for j, segments in self.restricted:
+            cells = free[:, j] & lacking[segments]
+            if self.segment_col is not None:
+                out[cells, self.segment_col] += contrib[cells, j]
+            out[cells, j] = 0.0
+            free[cells, j] = False
+
+    def _sources(self, out, contrib, free) -> None:
+        """A record the row lacks (all its features missing): one pooled reason, the widest."""
+        lacks = {s: free[:, cols].all(axis=1) for s, cols in self.members.items()}
+        for source, cols in self.members.items():
+            target = np.full(len(out), self.pooled_col[source])
+            rows = lacks[source].copy()
+            wider = self.rules.within.get(source)
+            while wider is not None:
+                if wider in lacks:
+                    target[lacks[wider]] = self.pooled_col[wider]
+                    rows |= lacks[wider]
+                wider = self.rules.within.get(wider)
+            for j in cols:
+                cells = np.nonzero(free[:, j] & rows)[0]
+                out[cells, target[cells]] += contrib[cells, j]
+                out[cells, j] = 0.0
+                free[cells, j] = False
 
 
 class _TopReasons:
     """Shared output shapes over a (rows x features) matrix of risk contributions."""
 
-    def __init__(self, feature_names: list[str], reason_text: Callable[[str], str] | None, k: int):
+    def __init__(
+        self,
+        feature_names: list[str],
+        reason_text: Callable[[str], str] | None,
+        k: int,
+        rules: ReasonRules | None = None,
+    ):
         self.feature_names = list(feature_names)
         self.reason_text = reason_text
         self.k = k
-        self.texts_ = _texts(self.feature_names, reason_text)
+        self.rules = rules
+        self.missing_ = _MissingValues(self.feature_names, rules) if rules is not None else None
+        pooled = self.missing_.sources if self.missing_ is not None else []
+        self.reasons_ = np.asarray(self.feature_names + pooled, dtype=object)
+        feature_texts = _texts(self.feature_names, reason_text)
+        pooled_texts = [rules.texts[s] for s in pooled]
+        self.texts_ = np.asarray([*feature_texts, *pooled_texts], dtype=object)
+        self.missing_texts_ = np.asarray(
+            [f"{t}: missing" for t in feature_texts] + pooled_texts, dtype=object
+        )
 
     def contributions(self, X) -> np.ndarray:
         raise NotImplementedError
 
+    def reason_contributions(self, X: pd.DataFrame) -> np.ndarray:
+        """Contributions per row and reason: the features, then the pooled records (rules)."""
+        contrib = self.contributions(X)
+        if self.missing_ is None:
+            return contrib
+        return self.missing_.apply(contrib, X)
+
     def _top(self, X: pd.DataFrame, k: int | None):
-        idx, vals = top_k(self.contributions(X), self.k if k is None else k)
-        return idx, vals, vals > 0
+        idx, vals = top_k(self.reason_contributions(X), self.k if k is None else k)
+        values, missing = _gather_values(X, self.feature_names, idx)
+        texts = np.where(missing, self.missing_texts_[idx], self.texts_[idx])
+        return idx, vals, vals > 0, values, texts
 
     def top_reasons_frame(self, X: pd.DataFrame, k: int | None = None) -> pd.DataFrame:
         """Long frame: row (position), rank (1 = strongest), feature, text, value, contribution."""
-        idx, vals, keep = self._top(X, k)
-        values = _gather_values(X, self.feature_names, idx)
+        idx, vals, keep, values, texts = self._top(X, k)
         rows, ranks = np.nonzero(keep)
-        names = np.asarray(self.feature_names, dtype=object)
         return pd.DataFrame(
             {
                 "row": rows,
                 "rank": ranks + 1,
-                "feature": names[idx[keep]],
-                "text": self.texts_[idx[keep]],
+                "feature": self.reasons_[idx[keep]],
+                "text": texts[keep],
                 "value": values[keep],
                 "contribution": vals[keep],
             }
@@ -114,16 +219,14 @@ class _TopReasons:
 
     def top_reasons(self, X: pd.DataFrame, k: int | None = None) -> list[list[dict]]:
         """Per row, up to k risk-raising reasons {feature, text, value, contribution}, desc."""
-        idx, vals, keep = self._top(X, k)
-        values = _gather_values(X, self.feature_names, idx)
-        names = self.feature_names
-        texts = self.texts_
+        idx, vals, keep, values, texts = self._top(X, k)
+        names = self.reasons_
         counts = keep.sum(axis=1)
         return [
             [
                 {
                     "feature": names[idx[i, r]],
-                    "text": texts[idx[i, r]],
+                    "text": texts[i, r],
                     "value": _json_value(values[i, r]),
                     "contribution": float(vals[i, r]),
                 }
@@ -141,7 +244,7 @@ class ReasonExplainer(_TopReasons):
     """Reasons from a LightGBM booster: TreeSHAP log-odds contributions, risk-raising only.
 
     Built once per model; `reason_text(feature)` gives the plain-language text (catalog), and the
-    feature name stands in where it has none.
+    feature name stands in where it has none; `rules` (catalog) place the missing values.
     """
 
     def __init__(
@@ -151,8 +254,9 @@ class ReasonExplainer(_TopReasons):
         reason_text: Callable[[str], str] | None = None,
         k: int = K,
         num_iteration: int | None = None,
+        rules: ReasonRules | None = None,
     ):
-        super().__init__(feature_names, reason_text, k)
+        super().__init__(feature_names, reason_text, k, rules)
         self.booster = booster
         self.num_iteration = num_iteration
 
@@ -163,11 +267,40 @@ class ReasonExplainer(_TopReasons):
         return contrib if with_bias else contrib[:, :-1]
 
 
+class BlendReasons(_TopReasons):
+    """Reasons from a logit blend of models (or one model with weight 1): the weighted sum of
+    their log-odds contributions, which are the blend's SHAP values (SHAP values add up as the
+    models do). ``parts`` holds (weight, contributions) pairs, contributions(X) giving rows x
+    (features + bias) in the order of ``feature_names``."""
+
+    def __init__(
+        self,
+        parts,
+        feature_names: list[str],
+        reason_text: Callable[[str], str] | None = None,
+        k: int = K,
+        rules: ReasonRules | None = None,
+    ):
+        super().__init__(feature_names, reason_text, k, rules)
+        self.parts = list(parts)
+
+    def contributions(self, X, with_bias: bool = False) -> np.ndarray:
+        """The parts' weighted sum (rows x features, log-odds), bias last when `with_bias`."""
+        total = sum(weight * part(X) for weight, part in self.parts)
+        return total if with_bias else total[:, :-1]
+
+
 class ScorecardReasons(_TopReasons):
     """Reasons from a `WOEScorecard`: points lost against each feature's best bin."""
 
-    def __init__(self, scorecard, reason_text: Callable[[str], str] | None = None, k: int = K):
-        super().__init__(scorecard.features_, reason_text, k)
+    def __init__(
+        self,
+        scorecard,
+        reason_text: Callable[[str], str] | None = None,
+        k: int = K,
+        rules: ReasonRules | None = None,
+    ):
+        super().__init__(scorecard.features_, reason_text, k, rules)
         self.scorecard = scorecard
 
     def contributions(self, X) -> np.ndarray:

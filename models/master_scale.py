@@ -175,9 +175,14 @@ class MasterScale:
         Every problem reads ``file:line: grade and problem``.
         """
         path = Path(path) if path is not None else DEFAULT_PATH
+        return cls.parse(read_yaml_text(path, MasterScaleError, "master scale"), str(path))
+
+    @classmethod
+    def parse(cls, text: str, source: str = "<master scale>") -> MasterScale:
+        """Validate master-scale YAML text; every problem reads ``source:line: ...``."""
         spec, index = parse_yaml_mapping(
-            read_yaml_text(path, MasterScaleError, "master scale"),
-            str(path),
+            text,
+            source,
             MasterScaleError,
             "expected a mapping with 'floor', 'grades' and 'default_grade'",
         )
@@ -185,7 +190,7 @@ class MasterScale:
             return cls.from_dict(spec)
         except MasterScaleError as exc:
             problem = (line_of(index, exc.loc), exc.reason)
-            raise MasterScaleError(str(path), [problem], exc.loc) from None
+            raise MasterScaleError(source, [problem], exc.loc) from None
 
     @property
     def grades(self) -> list[str]:

@@ -121,7 +121,7 @@ def importance_figure(importance: pd.Series, top: int = 25) -> Figure:
     """Horizontal bars of feature importance (total gain), largest on top."""
     data = importance.sort_values(ascending=False).head(top)[::-1]
     fig, ax = plt.subplots(figsize=(7, max(3, 0.28 * len(data) + 1)))
-    ax.barh(data.index.astype(str), data.to_numpy(), color="#5c6bc0")
+    ax.barh([_label(c) for c in data.index], data.to_numpy(), color="#5c6bc0")
     ax.set(xlabel="total gain", title="feature importance")
     fig.tight_layout()
     return fig
@@ -154,13 +154,18 @@ def shap_summary_figure(contributions: np.ndarray, features: pd.DataFrame) -> Fi
             linewidths=0,
         )  # fmt: skip
     ax.axvline(0, color="#999999", linewidth=0.8)
-    ax.set_yticks(range(len(order)), [str(features.columns[j]) for j in order[::-1]])
+    ax.set_yticks(range(len(order)), [_label(features.columns[j]) for j in order[::-1]])
     ax.set(xlabel="contribution to the log-odds of default (SHAP value)", title="SHAP summary")
     bar = fig.colorbar(dots, ax=ax, ticks=[0, 1], aspect=40, pad=0.01)
     bar.ax.set_yticklabels(["low", "high"])
     bar.set_label("feature value")
     fig.tight_layout()
     return fig
+
+
+def _label(name) -> str:
+    """A column name drawn as written: a ``$`` would start matplotlib's mathtext."""
+    return str(name).replace("$", r"\$")
 
 
 def _pile_offsets(x: np.ndarray, bins: int = 100, height: float = 0.4) -> np.ndarray:
@@ -196,11 +201,12 @@ class FigureInputs:
     importance: pd.Series
     shap_contrib: np.ndarray
     shap_features: pd.DataFrame
+    names: tuple[str, str] = ("lightgbm", "scorecard")  # of the champion and the challenger
 
 
 def render_figures(inputs: FigureInputs) -> dict[str, bytes]:
     """PNG bytes of every validation figure, by artifact name."""
-    both = {"lightgbm": inputs.champion_pd, "scorecard": inputs.challenger_pd}
+    both = dict(zip(inputs.names, (inputs.champion_pd, inputs.challenger_pd), strict=True))
     figures = {
         "roc": lambda: roc_figure(inputs.y, both),
         "ks": lambda: ks_figure(inputs.y, inputs.champion_pd),
@@ -278,7 +284,7 @@ def validation_report_html(
         f"<p>Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. All statistics on the held-out "
         "test set (out-of-time when the data has a time column).</p>",
         f"<h2>Headline metrics (champion candidate)</h2>{kpis}",
-        f"<h2>Champion candidate vs scorecard challenger</h2>{_table(comparison)}",
+        f"<h2>Champion candidates: the choice and the test figures</h2>{_table(comparison)}",
         "<h2>Discrimination</h2>",
         "".join(_img(figures[k], k) for k in ("roc", "ks") if k in figures),
         "<h2>Calibration</h2>",

@@ -1,24 +1,36 @@
-"""WOE logistic scorecard: the interpretable challenger and benchmark for the LightGBM champion.
+"""WOE logistic scorecard: the interpretable champion candidate beside LightGBM (alone or blended).
 
-Optimal binning (optbinning's BinningProcess: trend chosen by optbinning, bins of at least 5 %
-of rows, missing values and common special codes in bins of their own, text columns as
+Optimal binning (optbinning's OptimalBinning per variable, as its BinningProcess fits them, less
+the quality analysis the process adds for its summary: trend chosen by optbinning, bins of at
+least 5 % of rows, missing values and common special codes in bins of their own, text columns as
 categories), WOE encoding, features kept when IV >= 0.02, an L2 logistic regression on the WOE
 values with wrong-sign features removed, and points scaled as everywhere else (`models.scaling`).
+`scorecard_matrix` gives the scorecard its input from LightGBM's prepared matrix (sentinel codes
+put back), so both candidates of the champion (`models.champion`) score the same prepared rows.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from optbinning import BinningProcess
+from optbinning import OptimalBinning
+from scipy.special import xlogy
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
 from models.calibration import sigmoid
-from models.prepare import TrainingInputError, is_text, sentinel_codes
+from models.prepare import (
+    SPECIAL_SUFFIX,
+    TablePreparer,
+    TrainingInputError,
+    is_text,
+    sentinel_codes,
+)
 from models.scaling import BASE_ODDS, BASE_SCORE, PDO, factor_offset
 from models.validation import binary_labels
 
@@ -129,20 +141,11 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
             for c, p in fit_params.items()
             if "special_codes" in p
         }
-        self.binning_ = BinningProcess(
-            self.variables_,
-            max_n_prebins=self.max_n_prebins,
-            min_prebin_size=self._min_prebin_size(),
-            min_bin_size=self.min_bin_size,
-            categorical_variables=self.categorical_ or None,
-            selection_criteria={"iv": {"min": self.min_iv}},
-            binning_fit_params=fit_params,
-            n_jobs=self.n_jobs or (PARALLEL_JOBS if X.size >= PARALLEL_CELLS else 1),
-        )
-        self.binning_.fit(data, y.astype(int))
-        summary = self.binning_.summary().set_index("name")
-        self.iv_ = summary["iv"].astype(float).sort_values(ascending=False)
-        selected = [str(c) for c in self.binning_.get_support(names=True)]
+        n_jobs = self.n_jobs or (PARALLEL_JOBS if X.size >= PARALLEL_CELLS else 1)
+        self.binnings_ = self._fit_binnings(data, y.astype(int), fit_params, n_jobs)
+        iv = {c: information_value(self.binnings_[c]) for c in self.variables_}
+        self.iv_ = pd.Series(iv, dtype=float).sort_values(ascending=False)
+        selected = [c for c in self.variables_ if iv[c] >= self.min_iv]
         if not selected:
             raise TrainingInputError(
                 f"no feature reaches the scorecard's min_iv (information value {self.min_iv:g}); "
@@ -151,14 +154,44 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
             )
         woe = self._woe(X, selected)
         self.features_, self.estimator_ = self._fit_right_signs(woe, y, selected)
+        self.woe_mean_ = woe[self.features_].mean()
         self.coef_ = pd.Series(self.estimator_.coef_[0], index=self.features_)
         self.intercept_ = float(self.estimator_.intercept_[0])
         self.classes_ = np.array([0, 1])
         self.n_features_in_ = len(self.variables_)
-        self.scorecard_table_ = self._table()
-        best = self.scorecard_table_[self.scorecard_table_["count"] > 0]
-        self.best_points_ = best.groupby("feature")["points"].max().reindex(self.features_)
+        for lazy in ("scorecard_table_", "best_points_"):  # from an earlier fit
+            self.__dict__.pop(lazy, None)
         return self
+
+    def _fit_binnings(self, data: pd.DataFrame, y: np.ndarray, fit_params, n_jobs: int):
+        """One `OptimalBinning` per variable with optbinning's `BinningProcess` settings (and
+        ``fit_params``), in ``n_jobs`` threads; name -> fitted binning."""
+
+        def fit_one(name: str) -> OptimalBinning:
+            dtype = "categorical" if name in self.categorical_ else "numerical"
+            binning = OptimalBinning(
+                name=name,
+                dtype=dtype,
+                max_n_prebins=self.max_n_prebins,
+                min_prebin_size=self._min_prebin_size(),
+                min_bin_size=self.min_bin_size,
+            )
+            return binning.set_params(**fit_params[name]).fit(data[name], y)
+
+        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+            return dict(zip(self.variables_, pool.map(fit_one, self.variables_), strict=True))
+
+    @cached_property
+    def scorecard_table_(self) -> pd.DataFrame:
+        """One row per bin of each kept feature: count, event rate, WOE, IV, coefficient and
+        points (built on first use: refits for the choice of champion never read it)."""
+        return self._table()
+
+    @cached_property
+    def best_points_(self) -> pd.Series:
+        """Each kept feature's points in its best populated bin."""
+        best = self.scorecard_table_[self.scorecard_table_["count"] > 0]
+        return best.groupby("feature")["points"].max().reindex(self.features_)
 
     def _fit_right_signs(self, woe: pd.DataFrame, y: np.ndarray, features: list[str]):
         """Refit without the worst wrong-sign feature until every WOE coefficient is negative.
@@ -180,10 +213,7 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
         features = features or self.features_
         data = self._binning_input(X, features)
         return pd.DataFrame(
-            {
-                f: self.binning_.get_binned_variable(f).transform(data[f], **WOE_METRICS)
-                for f in features
-            },
+            {f: self.binnings_[f].transform(data[f], **WOE_METRICS) for f in features},
             index=X.index,
         )
 
@@ -199,7 +229,7 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
     def _table(self) -> pd.DataFrame:
         rows = []
         for f in self.features_:
-            bt = self.binning_.get_binned_variable(f).binning_table.build()
+            bt = self.binnings_[f].binning_table.build()
             bt = bt.drop(index="Totals", errors="ignore")
             woe = pd.to_numeric(bt["WoE"], errors="coerce").fillna(0.0).to_numpy()
             rows.append(
@@ -226,6 +256,16 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
         """Log-odds of default."""
         return self.estimator_.decision_function(self._woe(X).to_numpy())
 
+    def contributions(self, X: pd.DataFrame, with_bias: bool = False) -> np.ndarray:
+        """Log-odds contributions of the kept features per row: coefficient x (WOE - its training
+        mean), the SHAP values of an additive model; with `with_bias` the mean log-odds as a last
+        column, so that each row sums to its log-odds."""
+        centred = (self._woe(X).to_numpy() - self.woe_mean_.to_numpy()) * self.coef_.to_numpy()
+        if not with_bias:
+            return centred
+        bias = self.intercept_ + float(self.coef_ @ self.woe_mean_)
+        return np.column_stack([centred, np.full(len(centred), bias)])
+
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         p = sigmoid(self.decision_function(X))
         return np.column_stack([1.0 - p, p])
@@ -248,6 +288,33 @@ class WOEScorecard(ClassifierMixin, BaseEstimator):
     def points_lost(self, X: pd.DataFrame) -> pd.DataFrame:
         """Points below the best populated bin of each feature per row (0 = best bin)."""
         return (self.best_points_ - self.points(X)).clip(lower=0.0)
+
+
+def scorecard_matrix(preparer: TablePreparer, X: pd.DataFrame) -> pd.DataFrame:
+    """The scorecard's input from the champion's prepared rows: the preparer's input columns with
+    the sentinel codes put back (from the `<col>_special` column, or, where the preparer keeps
+    none, a missing value read as the one code), so the scorecard bins codes apart from missing
+    values, as `TablePreparer(sentinels_to_nan=False)` gives them."""
+    out = X[list(preparer.input_columns_)].copy()
+    for column, codes in preparer.sentinels_.items():
+        special = column + SPECIAL_SUFFIX
+        if special in X.columns:
+            out[column] = X[column].where(X[special].isna(), X[special])
+        elif len(codes) == 1:
+            out[column] = X[column].fillna(float(codes[0]))
+    return out
+
+
+def information_value(binning: OptimalBinning) -> float:
+    """A fitted binning's information value, computed as optbinning's binning table builds it
+    (bins with both defaults and non-defaults only), without building the table."""
+    table = binning.binning_table
+    events, others = np.asarray(table.n_event), np.asarray(table.n_nonevent)
+    both = (events > 0) & (others > 0)
+    p_event, p_other = (events / events.sum())[both], (others / others.sum())[both]
+    iv = np.zeros(len(events))
+    iv[both] = xlogy(p_event - p_other, p_event / p_other)
+    return float(iv.sum())
 
 
 def _bin_label(b) -> str:

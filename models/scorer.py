@@ -1,8 +1,11 @@
 """The whole scorer as one MLflow pyfunc: raw feature rows in; PD, score, grade and reasons out.
 
-`CreditScorer` holds the fitted preparer, the LightGBM model as text, the calibrator, the master
-scale and the reason texts. The booster and the reason explainer are built once (`load_context`
-or first use), never per request. `score_frame` is the same path without MLflow (batch scoring).
+`CreditScorer` holds the fitted preparer, the chosen champion candidate (the LightGBM model as
+text, the WOE scorecard, or both with LightGBM's weight in their logit blend), the calibrator,
+the master scale, the reason texts and the catalog's rules for missing values
+(`features.catalog.ReasonRules`, none for flat tables). The booster and the reason explainer are
+built once (`load_context` or first use), never per request. `score_frame` is the same path
+without MLflow (batch scoring).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
+from features.catalog import ReasonRules
 from models.calibration import floor_pd
 from models.scaling import score_from_pd
 
@@ -25,6 +29,7 @@ TOP_K = 5
 REQUIREMENTS = (
     "mlflow",
     "lightgbm",
+    "optbinning",
     "numpy",
     "pandas",
     "scikit-learn",
@@ -40,17 +45,26 @@ class CreditScorer(mlflow.pyfunc.PythonModel):
 
     Columns may come in any order; extra columns are ignored and missing ones count as missing
     values. The id column (``id_col``, else ``customer_id``) is passed through as ``customer_id``.
+    The log-odds are ``lightgbm_weight`` x the booster's + (1 - ``lightgbm_weight``) x the
+    ``scorecard``'s (`models.champion`): the booster alone at 1 (no scorecard), the scorecard alone
+    at 0 (no booster); reasons come from the same weighted contributions.
     """
+
+    scorecard = None  # models saved before the champion choice: LightGBM alone
+    lightgbm_weight = 1.0
 
     def __init__(
         self,
         preparer: Any,
-        booster_model: str,
+        booster_model: str | None,
         calibrator: Any,
         master_scale: Any,
         reason_texts: Mapping[str, str] | None = None,
         id_col: str | None = None,
         top_k: int = TOP_K,
+        reason_rules: ReasonRules | None = None,
+        scorecard: Any = None,
+        lightgbm_weight: float = 1.0,
     ):
         self.preparer = preparer
         self.booster_model = booster_model
@@ -59,6 +73,9 @@ class CreditScorer(mlflow.pyfunc.PythonModel):
         self.reason_texts = dict(reason_texts or {})
         self.id_col = id_col
         self.top_k = top_k
+        self.reason_rules = reason_rules
+        self.scorecard = scorecard
+        self.lightgbm_weight = float(lightgbm_weight)
         self._runtime: dict[str, Any] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -82,14 +99,39 @@ class CreditScorer(mlflow.pyfunc.PythonModel):
 
     def _build(self) -> dict[str, Any]:
         if self._runtime is None:
-            from models.explain import ReasonExplainer
+            from models.explain import BlendReasons, ReasonExplainer
 
-            booster = lgb.Booster(model_str=self.booster_model)
-            explainer = ReasonExplainer(
-                booster, self.feature_names, reason_text=self.reason_texts.get, k=self.top_k
-            )
-            self._runtime = {"booster": booster, "explainer": explainer}
+            texts = {
+                "reason_text": self.reason_texts.get,
+                "k": self.top_k,
+                "rules": getattr(self, "reason_rules", None),  # models saved before it: none
+            }
+            weight, runtime, parts = self.lightgbm_weight, {}, []
+            if weight > 0:
+                booster = lgb.Booster(model_str=self.booster_model)
+                explainer = trees = ReasonExplainer(booster, self.feature_names, **texts)
+                runtime["booster"] = booster
+                parts.append((weight, lambda X: trees.contributions(X, with_bias=True)))
+            if weight < 1:
+                parts.append((1.0 - weight, self._scorecard_contributions))
+                explainer = BlendReasons(parts, self.feature_names, **texts)
+            runtime["explainer"] = explainer
+            self._runtime = runtime
         return self._runtime
+
+    def _scorecard_input(self, prepared: pd.DataFrame) -> pd.DataFrame:
+        from models.scorecard import scorecard_matrix
+
+        return scorecard_matrix(self.preparer, prepared)
+
+    def _scorecard_contributions(self, prepared: pd.DataFrame) -> np.ndarray:
+        """The scorecard's log-odds contributions (bias last) laid out as the features."""
+        own = self.scorecard.contributions(self._scorecard_input(prepared), with_bias=True)
+        out = np.zeros((len(prepared), len(self.feature_names) + 1))
+        columns = [self.feature_names.index(f) for f in self.scorecard.features_]
+        out[:, columns] = own[:, :-1]
+        out[:, -1] = own[:, -1]
+        return out
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Prepared design matrix; missing input columns become missing values."""
@@ -97,13 +139,24 @@ class CreditScorer(mlflow.pyfunc.PythonModel):
         return self.preparer.transform(raw)
 
     def contributions(self, prepared: pd.DataFrame) -> np.ndarray:
-        """TreeSHAP log-odds contributions (last column the bias) of prepared rows."""
+        """Log-odds contributions (last column the bias) of prepared rows: TreeSHAP, the
+        scorecard's, or their weighted sum; each row sums to its log-odds."""
         return self._build()["explainer"].contributions(prepared, with_bias=True)
+
+    def log_odds(self, prepared: pd.DataFrame) -> np.ndarray:
+        """Uncalibrated log-odds of default of prepared rows."""
+        weight = self.lightgbm_weight
+        trees = self._build()["booster"].predict(prepared, raw_score=True) if weight > 0 else 0.0
+        if weight == 1:
+            return trees
+        from models.champion import blend
+
+        card = self.scorecard.decision_function(self._scorecard_input(prepared))
+        return blend(weight, trees, card)
 
     def pd_of(self, prepared: pd.DataFrame) -> np.ndarray:
         """Calibrated PD (floored) of prepared rows."""
-        raw = self._build()["booster"].predict(prepared, raw_score=True)
-        return floor_pd(self.calibrator.predict(raw))
+        return floor_pd(self.calibrator.predict(self.log_odds(prepared)))
 
     def score_frame(self, frame: pd.DataFrame, reasons: bool = True) -> pd.DataFrame:
         """Score raw feature rows: customer_id (when present), pd, score, grade, reasons."""

@@ -53,9 +53,20 @@ class TrackedModel:
 
 
 def connect(tracking_uri: str, registry_uri: str | None = None) -> MlflowClient:
-    """Point MLflow (fluent API and a client) at one tracking store and registry."""
+    """Point MLflow (fluent API and a client) at one tracking store and registry.
+
+    MLflow also exports the URIs as MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI; they are put back
+    as they were, so that a later setting of the process (read from the environment) is not
+    taken over by the last store connected to.
+    """
+    saved = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(registry_uri or tracking_uri)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri or tracking_uri)
 
 
@@ -128,11 +139,13 @@ def _finite(metrics: dict[str, float]) -> dict[str, float]:
 
 
 def figure_inputs(result: TrainingResult) -> report.FigureInputs:
-    """What the validation figures of a training result are drawn from."""
+    """What the validation figures of a training result are drawn from: the champion beside the
+    model alone it is compared with (`TrainingResult.challenger`)."""
     return report.FigureInputs(
         y=result.y_test,
         champion_pd=result.champion.pd,
         challenger_pd=result.challenger.pd,
+        names=(result.champion.name, result.challenger.name),
         grade_table=result.champion.grade_table,
         importance=result.importance,
         shap_contrib=result.shap_contrib,
@@ -186,7 +199,8 @@ def write_tables(result: TrainingResult, folder: Path) -> None:
     tables = {
         "calibration_table": result.champion.calibration_table,
         "grades_jeffreys": result.champion.grade_table,
-        "scorecard_grades_jeffreys": result.challenger.grade_table,
+        "scorecard_grades_jeffreys": result.candidates["scorecard"].grade_table,
+        "candidates": candidates_table(result),
         "statistical_tests": result.champion.tests,
         "feature_importance": result.importance.rename("gain").rename_axis("feature").reset_index(),
         "data_summary": result.data_summary,
@@ -198,7 +212,7 @@ def write_tables(result: TrainingResult, folder: Path) -> None:
         result.scorecard_table.to_html(index=False, border=0), encoding="utf-8"
     )
     (folder / "tables" / "column_roles.json").write_text(
-        json.dumps(result.roles, indent=2, default=str), encoding="utf-8"
+        json.dumps(result.roles, indent=2, default=str, ensure_ascii=False), encoding="utf-8"
     )
     write_test_frame(result.test_frame, folder / TEST_FRAME_ARTIFACT)
 
@@ -223,15 +237,24 @@ def write_artifacts(result: TrainingResult, folder: Path, title: str) -> None:
     write_figures(result, folder, title, report.render_figures(figure_inputs(result)))
 
 
-def comparison_table(result: TrainingResult) -> pd.DataFrame:
-    """Headline metrics of champion candidate and scorecard challenger side by side."""
-    keys = ["auc", "auc_lower", "auc_upper", "gini", "ks", "brier", "log_loss", "ece", "hhi"]
+CANDIDATE_METRICS = ("auc", "auc_lower", "auc_upper", "gini", "ks", "brier", "log_loss", "ece")
+
+
+def candidates_table(result: TrainingResult) -> pd.DataFrame:
+    """One row per champion candidate: LightGBM's weight in it, whether it was chosen, the AUC
+    the choice was made on, and its metrics on the test rows (seen by no fit and no choice)."""
+    choice = result.choice
     return pd.DataFrame(
-        {
-            "metric": keys,
-            "lightgbm": [result.champion.metrics[k] for k in keys],
-            "scorecard": [result.challenger.metrics[k] for k in keys],
-        }
+        [
+            {
+                "candidate": name,
+                "chosen": name == choice.chosen,
+                "lightgbm_weight": choice.weight_of(name),
+                "choice_auc": choice.auc[name],
+                **{f"test_{k}": evaluation.metrics[k] for k in CANDIDATE_METRICS},
+            }
+            for name, evaluation in result.candidates.items()
+        ]
     )
 
 
@@ -251,7 +274,7 @@ def validation_report(result: TrainingResult, title: str, figures: dict[str, byt
     return report.validation_report_html(
         title=title,
         headline=headline,
-        comparison=comparison_table(result),
+        comparison=candidates_table(result),
         calibration_table=result.champion.calibration_table,
         grade_table=result.champion.grade_table,
         psi=result.psi,
@@ -280,7 +303,24 @@ def version_tags(result: TrainingResult, trained_by: str, dataset: str, run_id: 
         "psi_verdict": result.psi_verdict,
         "jeffreys_red": int(m["jeffreys_red"]),
         "jeffreys_red_grades": ",".join(red),
-        "scorecard_auc": result.challenger.metrics["auc"],
+        "champion_model": result.choice.chosen,
+        "lightgbm_weight": result.choice.weight,
+        **{f"{name}_auc": e.metrics["auc"] for name, e in result.candidates.items()},
+    }
+
+
+def choice_tags(result: TrainingResult) -> dict[str, str]:
+    """Run tags that say which candidate was chosen, on what, and every candidate's figures."""
+    choice = result.choice
+    figures = "; ".join(
+        f"{name} {choice.auc[name]:.4f} (test {e.metrics['auc']:.4f})"
+        for name, e in result.candidates.items()
+    )
+    return {
+        "champion_model": choice.chosen,
+        "champion_lightgbm_weight": f"{choice.weight:g}",
+        "choice_on": f"{choice.on}, {choice.rows:,} rows",
+        "choice_auc": figures,
     }
 
 
@@ -305,7 +345,7 @@ def log_training(
     client = connect(tracking_uri, registry_uri)
     experiment_id = ensure_experiment(client, experiment, artifact_root)
     tags = {"trained_by": trained_by, "dataset": dataset, "mlflow.user": trained_by}
-    tags |= run_tags or {}
+    tags |= choice_tags(result) | (run_tags or {})
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train {model_name}", tags=tags):
         run_id = mlflow.active_run().info.run_id
         step("logging params and metrics")

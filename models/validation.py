@@ -289,6 +289,18 @@ def jeffreys_test(defaults: int, n: int, pd_mean: float) -> JeffreysResult:
     return JeffreysResult.of(defaults, n, pd_mean, float(_jeffreys_p_value(defaults, n, pd_mean)))
 
 
+def jeffreys_interval(defaults: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Equal-tailed ``level`` interval of the Jeffreys posterior Beta(d + 1/2, n - d + 1/2) of a
+    default rate; ``defaults`` may be an expected count (n times a mean PD)."""
+    if n <= 0 or not 0 <= defaults <= n:
+        raise ValueError(f"need 0 <= defaults <= n and n > 0, got defaults={defaults}, n={n}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    tail = (1 - level) / 2
+    a, b = defaults + 0.5, n - defaults + 0.5
+    return float(stats.beta.ppf(tail, a, b)), float(stats.beta.ppf(1 - tail, a, b))
+
+
 def binomial_test(defaults: int, n: int, pd: float) -> BinomialResult:
     """One-sided exact binomial test of H0 "true default rate <= pd" (PD not underestimated)."""
     _check_counts(defaults, n, pd)

@@ -1,4 +1,5 @@
-"""Commands for decisions: early warnings, credit policy and ratings over time (`register(app)`)."""
+"""Commands for decisions: early warnings, credit policy, ratings over time and the reproduction
+of stored decisions (`register(app)`)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import typer
 
 from models.master_scale import MasterScale
 from pipelines.cli.render import console, table
-from pipelines.errors import as_typed
+from pipelines.errors import Refused, as_typed
 from pipelines.settings import get_settings
-from pipelines.usecases import review
+from pipelines.usecases import reproduce, review
 from pipelines.usecases.preflight import check_store
 
 DB_HELP = "Results store URL (default: CREDITRISK_DATABASE_URL, else .creditrisk/results.db)."
@@ -21,7 +22,8 @@ DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help=DB_HELP)
 User = Annotated[str, typer.Option("--user", "-u", help="Who you are (recorded in the audit log).")]
 
 warnings_app = typer.Typer(
-    help="Early warnings: list, acknowledge and resolve.", no_args_is_help=True
+    help="Early warnings: list, show a warning's history, acknowledge and resolve.",
+    no_args_is_help=True,
 )
 policy_app = typer.Typer(
     help="Credit policy: check a policy file, override a limit.", no_args_is_help=True
@@ -29,6 +31,9 @@ policy_app = typer.Typer(
 ratings_app = typer.Typer(
     help="Ratings over time: the scoring runs, migration between them, the watch list.",
     no_args_is_help=True,
+)
+decisions_app = typer.Typer(
+    help="Stored decisions: reproduce a scoring run from what it recorded.", no_args_is_help=True
 )
 
 
@@ -65,6 +70,43 @@ def warnings_list(
         f"{len(frame)} warnings",
         ["id", "customer_id", "level", "latest_level", "status", "signals", "last_as_of"],
     )
+
+
+def _values(evidence: str | None) -> str:
+    """Signal values as ``signal: name=value, ...; ...`` from a warning's evidence JSON."""
+    found = json.loads(evidence or "{}")
+    return "; ".join(
+        f"{signal}: " + ", ".join(f"{k}={v}" for k, v in values.items())
+        if isinstance(values, dict)
+        else f"{signal}: {values}"
+        for signal, values in found.items()
+    )
+
+
+@warnings_app.command("show")
+def warnings_show(
+    warning_id: Annotated[int, typer.Argument(help="Warning id (see `warnings list`).")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Show a warning and its history of runs: what each run found (level, signals, values)."""
+    shown = review.show_warning(_engine(database_url), warning_id)
+    w = shown.warning
+    console.print(
+        f"warning {w['id']}: customer {w['customer_id']}, level {w['level']} "
+        f"(latest run says {w['latest_level']}), {w['status']}; "
+        f"open since {w['first_as_of']}, last run {w['last_run_id']} as of {w['last_as_of']}",
+        soft_wrap=True,
+    )
+    console.print(f"signals: {w['signals']}; values: {_values(w['evidence'])}", soft_wrap=True)
+    console.print(f"measures: {', '.join(json.loads(w['measures'] or '[]'))}")
+    runs = shown.runs.assign(values=shown.runs["evidence"].map(_values))
+    columns = ["as_of", "run_id", "action", "level", "warning_level", "signals", "values"]
+    _table(runs, f"{len(runs)} runs", columns)
+    events = shown.events
+    if not events.empty:
+        at = pd.to_datetime(events["at"]).dt.strftime("%Y-%m-%d %H:%M:%S")
+        events = events.assign(at=at).astype(object).where(events.notna(), "")
+        _table(events, "events (UTC)", ["at", "event", "from_level", "to_level", "user", "note"])
 
 
 @warnings_app.command("ack")
@@ -150,7 +192,7 @@ def ratings_migration(
     )
     console.print(
         f"upgrades {result.upgrade_share:.1%}, downgrades {result.downgrade_share:.1%}, "
-        f"stable {result.stable_share:.1%}; new or exited {result.n_excluded}"
+        f"stable {result.stable_share:.1%}; new, exited or already in default {result.n_excluded}"
     )
 
 
@@ -202,8 +244,41 @@ def ratings_watchlist(
     _table(frame.head(limit), f"watch list: {len(frame)} customers", columns)
 
 
+@decisions_app.command("reproduce")
+def decisions_reproduce(
+    run_id: Annotated[int, typer.Argument(help="Scoring run id (see `ratings runs`).")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Recompute a stored run from its recorded configuration, snapshot and model version (from
+    MLflow) and compare every PD, grade, reason and decision; exit 1 when anything differs."""
+    settings = get_settings()
+    found = reproduce.reproduce_run(_engine(database_url), settings.tracking_uri, run_id)
+    title = f"run {run_id}: {found.model_name} v{found.model_version} as of {found.as_of}"
+    checks = found.checks.assign(ok=found.checks["ok"].map({True: "yes", False: "no"}))
+    _table(checks, title, ["item", "sha256", "ok", "verdict"])
+    if not found.compared:
+        bad = ", ".join(found.checks.loc[~found.checks["ok"], "item"])
+        raise Refused(
+            f"run {run_id} cannot be reproduced: its {bad} is not as the run recorded it",
+            hint="the store was changed after the run; restore it from a backup",
+        )
+    if not found.differences.empty:
+        _table(found.differences, "differences", list(found.differences.columns))
+        columns = ", ".join(found.differences["column"])
+        raise Refused(f"run {run_id} does not reproduce: {columns} differ", hint="see above")
+    console.print(
+        f"run {run_id} reproduces exactly: {found.n_customers:,} customers' PD, score, grade, "
+        "reasons and policy decisions (with their inputs) match",
+        soft_wrap=True,
+    )
+
+
 def register(app: typer.Typer) -> None:
-    """Add the `warnings`, `policy` and `ratings` command groups to the creditrisk CLI."""
+    """Add the `warnings`, `policy`, `ratings` and `decisions` command groups to the CLI."""
+    from pipelines.cli import warnings_calibrate
+
+    warnings_calibrate.register(warnings_app)
     app.add_typer(warnings_app, name="warnings")
     app.add_typer(policy_app, name="policy")
     app.add_typer(ratings_app, name="ratings")
+    app.add_typer(decisions_app, name="decisions")

@@ -9,7 +9,8 @@ import typer
 from rich.table import Table
 
 from models.registry import Gates
-from pipelines.cli.render import console
+from pipelines.cli.render import console, table
+from pipelines.decisions.backtest import Backtest, goals_of, goals_view, levels_view
 from pipelines.flows.guard import Recovered, job, job_tag
 from pipelines.settings import Settings, get_settings
 from pipelines.usecases import review
@@ -50,8 +51,8 @@ def model_table(summary: MainJobResult) -> Table:
     tracked, result = summary.trained.tracked, summary.trained.result
     table = Table(title=f"Model {tracked.model_name} v{tracked.version} (out-of-time test)")
     table.add_column("metric")
-    table.add_column("LightGBM", justify="right")
-    table.add_column("scorecard", justify="right")
+    table.add_column(f"{result.champion.name} (chosen)", justify="right")
+    table.add_column(result.challenger.name, justify="right")
     c, s = result.champion.metrics, result.challenger.metrics
     for key, label in (("auc", "AUC"), ("gini", "Gini"), ("ks", "KS"), ("ece", "ECE")):
         table.add_row(label, f"{c[key]:.4f}", f"{s[key]:.4f}")
@@ -78,6 +79,49 @@ def grades_table(run: ScoringOutcome) -> Table:
     return table
 
 
+def stopped_lines(summary: MainJobResult) -> list[str]:
+    """When the model was not promoted: that nothing was scored, the red grades with observed
+    against predicted defaults, and what to do next (nothing when something was scored)."""
+    if summary.decision.promoted or summary.runs:
+        return []
+    tracked, evaluation = summary.trained.tracked, summary.trained.result.champion
+    lines = [
+        f"[yellow]no champion, so nothing was scored[/yellow]: {tracked.model_name} "
+        f"v{tracked.version} stays a challenger"
+    ]
+    grades = evaluation.grade_table
+    red = grades[grades["light"] == "red"]
+    for row in red.itertuples(index=False):
+        lines.append(
+            f"  grade {row.grade}: {int(row.defaults):,} defaults in {int(row.n):,} test customers "
+            f"({row.default_rate:.2%}) against a mean PD of {row.mean_pd:.2%}: the PD is too low "
+            "for the defaults observed (Jeffreys test red)"
+        )
+    if len(red):
+        lines.append(
+            f"  next: a book of {summary.book.customers:,} customers has few defaults per grade; "
+            "rerun with more customers (creditrisk run --customers 20000), or for a demo accept "
+            "red grades with creditrisk run --allow-red-jeffreys"
+        )
+    else:
+        lines.append(
+            "  next: fix what the reasons above say and rerun, or promote it by hand after "
+            f"review: creditrisk promote {tracked.version} --approver NAME"
+        )
+    return lines
+
+
+def print_backtest(result: Backtest | str, model: str) -> None:
+    """The out-of-time backtest of the warning levels, and the goals they meet."""
+    if isinstance(result, str):
+        console.print(f"warning backtest: none ({result})", soft_wrap=True)
+        return
+    dates = ", ".join(f"{d:%Y-%m-%d}" for d in result.dates)
+    title = f"Warning levels, backtest with {model} (out of time: {dates})"
+    console.print(table(levels_view(result), title))
+    console.print(table(goals_view(goals_of(result)), "Warning goals"))
+
+
 def print_summary(summary: MainJobResult, settings: Settings, seconds: float) -> None:
     """Book counts, default rates, features, model, grades, policy and open warnings."""
     console.print(counts_table(summary))
@@ -90,6 +134,8 @@ def print_summary(summary: MainJobResult, settings: Settings, seconds: float) ->
         f"{summary.trained.tracked.model_name} v{summary.trained.tracked.version} {verdict} "
         f"(approver {decision.approver}): {'; '.join(decision.reasons)}"
     )
+    for line in stopped_lines(summary):
+        console.print(line, soft_wrap=True)
     for run in summary.runs:
         console.print(grades_table(run))
     if summary.runs:
@@ -98,6 +144,8 @@ def print_summary(summary: MainJobResult, settings: Settings, seconds: float) ->
             "open warnings by level: "
             + ", ".join(f"{level} {count:,}" for level, count in levels.items())
         )
+    tracked = summary.trained.tracked
+    print_backtest(summary.warning_backtest, f"{tracked.model_name} v{tracked.version}")
     console.print(f"[bold]done in {seconds:.0f} s[/bold]; files under {settings.home.resolve()}:")
     console.print(f"  book and snapshots: {settings.book_dir}, {settings.snapshots_dir}")
     console.print(f"  results store: {settings.results_url}", soft_wrap=True)
@@ -107,6 +155,10 @@ def print_summary(summary: MainJobResult, settings: Settings, seconds: float) ->
         soft_wrap=True,
     )
     console.print("  then: creditrisk warnings list | creditrisk ratings watchlist")
+    if summary.runs:
+        console.print(
+            f"  trace a decision: creditrisk decisions reproduce {summary.runs[-1].run_id}"
+        )
 
 
 def print_recovered(recovered: Recovered) -> None:

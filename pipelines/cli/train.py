@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from models.registry import Gates
@@ -62,12 +63,15 @@ def train(
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (same data + seed = same model).")] = 42,
 ) -> None:
-    """Train the LightGBM PD model and scorecard challenger, validate, log to MLflow and register
-    the scorer as the new `challenger`.
+    """Train LightGBM and the WOE scorecard, register whichever of them (or their blend)
+    validates best as the new `challenger`, after validating every candidate and logging to MLflow.
 
     From feature snapshots (default) or from any flat table with --data FILE --target COL.
 
-    Split: out of time with --time (and for snapshots); otherwise 5-fold cross-fitted LightGBM.
+    Split: out of time with --time (and for snapshots); otherwise 3-fold cross-fitted LightGBM.
+
+    The choice: on the out-of-time window's calibration half, or on out-of-fold scores; the test
+    rows stay for the figures.
 
     Ids, text columns, sentinel codes and missing values need no work.
 
@@ -94,29 +98,22 @@ def train(
 
 
 def print_training(result: TrainingResult, tracked: TrackedModel) -> None:
-    """What was left out (rows without a target, probable leaks), headline metrics of both models
-    and where to look next."""
+    """What was left out (rows without a target, probable leaks), which candidate was chosen and
+    on what, every candidate's figures and where to look next."""
     if result.n_unlabelled:
         console.print(
             f"left out {result.n_unlabelled:,} rows without a target "
             f"({result.unlabelled_share:.1%} of the table)"
         )
     if result.leaks:
-        leaks = ", ".join(f"{c} (AUC {auc:.3f} alone)" for c, auc in result.leaks.items())
+        leaks = ", ".join(f"{escape(c)} (AUC {auc:.3f} alone)" for c, auc in result.leaks.items())
         console.print(
             f"[yellow]left out probable leaks of the target[/yellow]: {leaks}; check how "
             "these columns were made",
             soft_wrap=True,
         )
-    table = Table(title=f"{tracked.model_name} v{tracked.version} (alias: challenger)")
-    table.add_column("test set")
-    table.add_column("LightGBM", justify="right")
-    table.add_column("scorecard", justify="right")
-    c, s = result.champion.metrics, result.challenger.metrics
-    for key in ("auc", "gini", "ks", "brier", "ece"):
-        table.add_row(key.upper() if key != "gini" else "Gini", f"{c[key]:.4f}", f"{s[key]:.4f}")
-    table.add_row("AUC 95% CI", f"{c['auc_lower']:.3f}-{c['auc_upper']:.3f}", "")
-    console.print(table)
+    console.print(candidates_table(result, tracked))
+    c = result.champion.metrics
     red = int(c["jeffreys_red"])
     console.print(
         f"PSI train vs test {result.psi:.4f} ({result.psi_verdict}); Jeffreys red grades: {red}; "
@@ -132,6 +129,36 @@ def print_training(result: TrainingResult, tracked: TrackedModel) -> None:
         f"--model {tracked.model_name} --approver NAME",
         soft_wrap=True,
     )
+
+
+CANDIDATE_LABELS = {"lightgbm": "LightGBM", "scorecard": "scorecard", "blend": "blend"}
+
+
+def candidates_table(result: TrainingResult, tracked: TrackedModel) -> Table:
+    """The candidates side by side: the AUC the choice was made on, then the test figures; the
+    registered one marked."""
+    choice = result.choice
+    table = Table(
+        title=f"{tracked.model_name} v{tracked.version} (alias: challenger): "
+        f"{CANDIDATE_LABELS[choice.chosen]} chosen",
+        caption=f"chosen on {choice.on} ({choice.rows:,} rows); test rows seen by no fit and "
+        "no choice",
+    )
+    table.add_column("")
+    for name in result.candidates:
+        label = CANDIDATE_LABELS[name]
+        if name == "blend":
+            label += f" ({choice.blend_weight:g} LightGBM)"
+        table.add_column(f"{label} *" if name == choice.chosen else label, justify="right")
+    table.add_row("choice AUC", *(f"{choice.auc[name]:.4f}" for name in result.candidates))
+    metrics = [e.metrics for e in result.candidates.values()]
+    for key in ("auc", "gini", "ks", "brier", "ece"):
+        label = {"gini": "Gini", "brier": "Brier"}.get(key, key.upper())
+        table.add_row(f"test {label}", *(f"{m[key]:.4f}" for m in metrics))
+    table.add_row(
+        "test AUC 95% CI", *(f"{m['auc_lower']:.3f}-{m['auc_upper']:.3f}" for m in metrics)
+    )
+    return table
 
 
 def promote(

@@ -3,8 +3,8 @@
 The policy is YAML validated on load (`models.yaml_config` refuses duplicate keys and numbers
 that are not finite, pydantic the rest); every problem names the line and what to fix.
 `decide` applies it to a scored frame, vectorised: the recommended limit is the smallest of the
-cap, revenue x multiple and current limit x multiple (missing inputs are skipped), and
-`binding_rule` says which one bound.
+cap, revenue x multiple and current limit x multiple (missing inputs are skipped), rounded down
+to the policy's step (`round_limit`), and `binding_rule` says which one bound.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from models.yaml_config import (
 )
 
 DEFAULT_PATH = Path(__file__).with_name("credit_policy.yaml")
-CONDITIONS = ("collateral", "guarantee", "prepayment", "none")
+CONDITIONS = ("collateral", "guarantee", "prepayment", "collections", "none")
 APPROVAL_LEVELS = ("automatic", "credit_manager", "credit_committee")
 LIMIT_INPUTS = {
     "revenue_multiple": "revenue_latest",
@@ -36,7 +36,7 @@ LIMIT_INPUTS = {
 }
 BINDING_ORDER = ("cap", "revenue_multiple", "current_limit_multiple")
 
-Condition = Literal["collateral", "guarantee", "prepayment", "none"]
+Condition = Literal["collateral", "guarantee", "prepayment", "collections", "none"]
 Approval = Literal["automatic", "credit_manager", "credit_committee"]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
@@ -184,12 +184,27 @@ def policy_table(policy: CreditPolicy) -> pd.DataFrame:
     return pd.DataFrame(rows).astype({"revenue_multiple": float, "current_limit_multiple": float})
 
 
+def round_limit(limit: np.ndarray, step: float) -> np.ndarray:
+    """Limits rounded down to a multiple of ``step``; one below a step is kept as computed.
+
+    Rounding never gives a limit the rule does not: rounding a positive limit below one step
+    down would give a performing customer nothing, rounding it up would exceed the cap or
+    multiple that bound it. So a zero limit comes only from the rule: a cap of 0 or an input
+    of 0 (revenue, current limit), which `binding_rule` names.
+    """
+    if not step:
+        return limit
+    rounded = np.floor(limit / step + 1e-9) * step
+    return np.where(rounded > 0, rounded, limit)
+
+
 def decide(scored: pd.DataFrame, policy: CreditPolicy) -> pd.DataFrame:
     """Recommended limit, term, conditions, approval level and binding rule per scored customer.
 
     Candidates: the grade's cap, revenue_latest x revenue_multiple, credit_limit_latest x
     current_limit_multiple; missing inputs or multiples are skipped, negatives count as 0, the
-    smallest binds (ties go to the earlier of cap, revenue_multiple, current_limit_multiple).
+    smallest binds (ties go to the earlier of cap, revenue_multiple, current_limit_multiple) and
+    is rounded down to ``round_limit_to`` (`round_limit`: never to 0, never above the rule).
     """
     if "grade" not in scored:
         raise KeyError("decide needs a 'grade' column; score the customers first")
@@ -211,9 +226,7 @@ def decide(scored: pd.DataFrame, policy: CreditPolicy) -> pd.DataFrame:
         value = np.clip(base, 0, None) * rule[multiple].to_numpy(dtype=float)
         candidates[:, k] = np.where(np.isnan(value), np.inf, value)
     which = np.argmin(candidates, axis=1)
-    limit = candidates[np.arange(n), which]
-    if policy.round_limit_to:
-        limit = np.floor(limit / policy.round_limit_to + 1e-9) * policy.round_limit_to
+    limit = round_limit(candidates[np.arange(n), which], policy.round_limit_to)
     out = pd.DataFrame(
         {
             "customer_id": scored["customer_id"].to_numpy() if "customer_id" in scored else None,

@@ -19,7 +19,9 @@ def migration(
 ) -> MigrationResult:
     """Grade migration of customers between two runs (frames with customer_id and grade).
 
-    Customers present in only one run (new or exited) are counted in `n_excluded`.
+    Customers present in only one run (new or exited) and customers already in default in the
+    first (the default grade is absorbing: no cure) are counted in `n_excluded`; moves into the
+    default grade are the defaults between the runs.
     """
     scale = scale or MasterScale.load()
     pairs = before[["customer_id", "grade"]].merge(
@@ -28,7 +30,9 @@ def migration(
         how="outer",
         suffixes=("_before", "_after"),
     )
-    return migration_matrix(pairs["grade_before"], pairs["grade_after"], scale.grades)
+    was_in_default = pairs["grade_before"] == scale.default_grade
+    before_grade = pairs["grade_before"].where(~was_in_default)
+    return migration_matrix(before_grade, pairs["grade_after"], scale.grades)
 
 
 def watchlist(warnings: pd.DataFrame, scores: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -14,6 +14,7 @@ from prefect import flow
 from pipelines.failpoints import failpoint
 from pipelines.flows.tasks import (
     apply_promotion_task,
+    backtest_task,
     build_snapshots_task,
     generate_book_task,
     preflight_task,
@@ -29,6 +30,7 @@ from pipelines.usecases.main_job import MainJobRequest, MainJobResult
 from pipelines.usecases.scoring import DecisionConfig, ScoringRequest
 from pipelines.usecases.snapshots import SnapshotPlan
 from pipelines.usecases.training import TrainRequest
+from pipelines.usecases.warning_backtest import BacktestRequest
 
 
 @flow(name="creditrisk-main", log_prints=False)
@@ -45,7 +47,11 @@ def main_flow(settings: Settings, request: MainJobRequest, config: DecisionConfi
         book.tables, plan.training, horizon, settings.snapshots_dir / "training.parquet"
     )
     to_score = build_snapshots_task(
-        book.tables, plan.scoring, horizon, settings.snapshots_dir / "scoring.parquet"
+        book.tables,
+        plan.scoring,
+        horizon,
+        settings.snapshots_dir / "scoring.parquet",
+        with_defaulted=True,
     )
     train = TrainRequest(
         snapshots=training.path, trained_by=request.trained_by, job_id=request.job_id
@@ -71,4 +77,16 @@ def main_flow(settings: Settings, request: MainJobRequest, config: DecisionConfi
     decision = apply_promotion_task(settings.tracking_uri, decision)
     failpoint("after-promotion")
     runs = publish_task(dates, scoring) if dates else []
-    return MainJobResult(book, training.summary, training.n_features, trained, decision, runs)
+    backtest = backtest_task(
+        BacktestRequest(
+            tracked.model_name,
+            settings.tracking_uri,
+            training.path,
+            settings.book_dir,
+            version=tracked.version,
+        ),
+        config,
+    )
+    return MainJobResult(
+        book, training.summary, training.n_features, trained, decision, runs, backtest
+    )

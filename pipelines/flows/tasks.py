@@ -9,9 +9,11 @@ from prefect import task
 from prefect.cache_policies import NONE
 
 from models.registry import Decision, Gates
+from pipelines.decisions.backtest import Backtest
+from pipelines.errors import BadInput
 from pipelines.settings import Settings
 from pipelines.store.runs import ScoredDate
-from pipelines.usecases import book, promotion, scoring, snapshots, training
+from pipelines.usecases import book, promotion, scoring, snapshots, training, warning_backtest
 from pipelines.usecases.main_job import preflight
 
 
@@ -38,10 +40,17 @@ def validate_book_task(
 
 @task(cache_policy=NONE, name="build-snapshots")
 def build_snapshots_task(
-    tables: dict[str, pd.DataFrame], dates: list[pd.Timestamp], horizon: int, path: Path
+    tables: dict[str, pd.DataFrame],
+    dates: list[pd.Timestamp],
+    horizon: int,
+    path: Path,
+    with_defaulted: bool = False,
 ) -> snapshots.SnapshotsBuilt:
-    """Point-in-time features and labels for ``dates``, written to ``path``."""
-    return snapshots.build_and_write_snapshots(tables, dates, horizon, path)
+    """Point-in-time features and labels for ``dates``, written to ``path`` (with the customers
+    in default for scoring)."""
+    return snapshots.build_and_write_snapshots(
+        tables, dates, horizon, path, with_defaulted=with_defaulted
+    )
 
 
 @task(cache_policy=NONE, name="train-model")
@@ -82,3 +91,15 @@ def publish_task(
 ) -> list[scoring.ScoringOutcome]:
     """Make the job's pending runs current in one transaction."""
     return scoring.publish_dates(dates, request)
+
+
+@task(cache_policy=NONE, name="backtest-warnings")
+def backtest_task(
+    request: warning_backtest.BacktestRequest, config: scoring.DecisionConfig
+) -> Backtest | str:
+    """The out-of-time backtest of the warning rules with the trained model, or why there is
+    none (no matured date after its training window)."""
+    try:
+        return warning_backtest.backtest_model(request, config.rules, config.scale)
+    except BadInput as exc:
+        return exc.reason

@@ -1,17 +1,26 @@
-"""Warning lifecycle in the store: open -> acknowledged -> resolved, without duplicates.
+"""Warning lifecycle in the store: open -> acknowledged -> resolved, or -> defaulted.
 
 Rules (applied by `sync_warnings` for a run at as-of date T over the customers it scored):
 
-- At most one active (open or acknowledged) warning per customer; a unique index enforces it.
-- Dedupe key = customer | level | sorted signal names. A rerun over the same data finds the same
-  active warning (or a resolved one with the same key and last_as_of >= T) and adds nothing.
+- At most one warning per customer is not resolved; a unique index enforces it. Open and
+  acknowledged warnings are active: runs change them. A defaulted one no run changes any more.
+- Dedupe key = customer | level the data gave | sorted signal names. A rerun over the same data
+  finds the same active warning (or a resolved one with the same key and last_as_of >= T) and
+  adds nothing.
 - Data older than an active warning (T < last_as_of) changes nothing.
+- Every run that changes an active warning records what it found in `warning_observations`:
+  the level its data gave, the signals that fired and their values, and the action taken. The
+  warning's signals and evidence are always those of the latest run.
 - A higher level escalates the active warning in place (status back to open, event `escalated`).
 - The same level refreshes signals, evidence and last_as_of (event `updated` if the signals moved).
 - A lower but not green level never lowers the warning: the level is held, `latest_level`
   records what the data says (event `held`). Only two things lower a level:
   a user's resolution (`resolve`), or data that clears it: a run at T >= last_as_of in which the
   customer has no signal at all (green) resolves it (event `cleared`, resolved_by = run user).
+- A customer in default at T (warning level ``defaulted`` in the run) moves its active warning
+  to status ``defaulted`` (event `defaulted`, measures: hand to collections): closed to
+  escalation, refresh and clearing, it can only be resolved by a person. No warning is opened
+  for a customer in default.
 - After a resolution, a later run (T > last_as_of of the resolved warning) that still flags the
   customer opens a new warning.
 """
@@ -19,18 +28,32 @@ Rules (applied by `sync_warnings` for a run at as-of date T over the customers i
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.sql import bindparam
 
 from pipelines.decisions.early_warning import RANK
 from pipelines.store.bulk import fast_insert
-from pipelines.store.tables import AuditLog, EarlyWarning, WarningEvent, _utcnow
+from pipelines.store.tables import (
+    AuditLog,
+    EarlyWarning,
+    WarningEvent,
+    WarningObservation,
+    _utcnow,
+)
 
 W = EarlyWarning.__table__
 E = WarningEvent.__table__
+OBS = WarningObservation.__table__
+ACTIVE = ("open", "acknowledged")
+DEFAULTED = "defaulted"
+COLLECTIONS = json.dumps(["hand_to_collections"])  # the measures of a defaulted warning
+STATUSES = (*ACTIVE, DEFAULTED, "resolved")
+FLAGGED = ("watch", "amber", "red")
 
 
 class TransitionError(ValueError):
@@ -68,12 +91,16 @@ def _refresh(
     event: str,
     base: dict[str, Any],
     values: dict[str, Any],
+    note: str | None = None,
 ) -> None:
     """Store the run's latest level, signals, key and evidence on ``rows``' warnings.
 
     ``values`` sets further columns (the binds ``n_level`` and ``n_measures`` carry the run's
-    level and measures); an ``event`` is logged for each of the ``logged`` rows.
+    level and measures); an ``event`` is logged for each of the ``logged`` rows, noted with its
+    signals or ``note`` (formatted with the run's ``level``).
     """
+    if rows.empty:
+        return
     conn.execute(
         update(W)
         .where(W.c.id == bindparam("w_id"))
@@ -105,14 +132,14 @@ def _refresh(
                 "event": event,
                 "from_level": r.a_level,
                 "to_level": r.level,
-                "note": r.signals,
+                "note": r.signals if note is None else note.format(level=r.level),
             }
             for r in logged.itertuples()
         ],
     )
 
 
-ACTIONS = ("opened", "escalated", "updated", "held", "cleared", "kept")
+ACTIONS = ("opened", "escalated", "updated", "held", "cleared", "kept", "defaulted")
 OPENED_COLUMNS = [
     "customer_id",
     "level",
@@ -129,10 +156,12 @@ OPENED_COLUMNS = [
     "updated_at",
 ]
 EVENT_COLUMNS = ["warning_id", "event", "from_level", "to_level", "as_of", "user", "note", "at"]
+OBSERVATION_COLUMNS = ["warning_id", "run_id", "as_of", "action", "level", "warning_level",
+                       "signals", "evidence", "at"]  # fmt: skip
 
 
 def _flagged(warnings: pd.DataFrame) -> pd.DataFrame:
-    """The run's non-green warnings with their dedupe key."""
+    """The run's warnings that are not green (flagged or defaulted) with their dedupe key."""
     new = warnings.loc[
         warnings["level"] != "green", ["customer_id", "level", "signals", "evidence", "measures"]
     ].astype(object)
@@ -145,17 +174,33 @@ def _active(conn: Connection, scored_ids: pd.Series, as_of: dt.date) -> pd.DataF
         conn.execute(
             select(
                 W.c.id, W.c.customer_id, W.c.level, W.c.latest_level, W.c.signals, W.c.last_as_of
-            ).where(W.c.status != "resolved")
+            ).where(W.c.status.in_(ACTIVE))
         ).all(),
         columns=["id", "customer_id", "a_level", "a_latest", "a_signals", "a_last"],
     ).astype({"customer_id": object})
     return active[active["customer_id"].isin(scored_ids) & (active["a_last"] <= as_of)]
 
 
-def _clear(conn, cleared: pd.DataFrame, as_of, user, now, base, stamp) -> int:
+def _actions(both: pd.DataFrame) -> np.ndarray:
+    """What the run does to each active warning it may change (see the module's rules)."""
+    rank_new, rank_old = (both[c].map(RANK).astype(float) for c in ("level", "a_level"))
+    return np.select(
+        [
+            both["level"].isna(),
+            both["level"] == DEFAULTED,
+            rank_new > rank_old,
+            rank_new < rank_old,
+            both["signals"] != both["a_signals"],
+        ],
+        ["cleared", "defaulted", "escalated", "held", "updated"],
+        "kept",
+    )
+
+
+def _clear(conn, cleared: pd.DataFrame, as_of, user, now, base, stamp) -> None:
     """Resolve the warnings of customers with no signal in this run (event `cleared`)."""
     if cleared.empty:
-        return 0
+        return
     conn.execute(
         update(W)
         .where(W.c.id == bindparam("w_id"))
@@ -183,60 +228,29 @@ def _clear(conn, cleared: pd.DataFrame, as_of, user, now, base, stamp) -> int:
             for i, lv in zip(cleared["id"], cleared["a_level"], strict=True)
         ],
     )
-    return len(cleared)
 
 
-def _hold(conn, down: pd.DataFrame, base, stamp) -> int:
-    """A lower (not green) level never lowers a warning: record it as `latest_level` only."""
-    if down.empty:
-        return 0
-    changed = down["level"] != down["a_latest"]
-    conn.execute(
-        update(W)
-        .where(W.c.id == bindparam("w_id"))
-        .values(latest_level=bindparam("n_level"), **stamp),
-        [{"w_id": int(r.id), "n_level": r.level} for r in down.itertuples()],
-    )
-    _events(
-        conn,
-        [
-            {
-                **base,
-                "warning_id": int(r.id),
-                "event": "held",
-                "from_level": r.a_level,
-                "to_level": r.level,
-                "note": f"data says {r.level}; level held",
-            }
-            for r in down[changed].itertuples()
-        ],
-    )
-    return len(down)
+def _change(conn, both: pd.DataFrame, action: np.ndarray, base, stamp) -> None:
+    """Escalate, refresh, hold or close as defaulted the active warnings the run flags again."""
+    up, held, defaulted = (both[action == a] for a in ("escalated", "held", DEFAULTED))
+    same = both[np.isin(action, ("updated", "kept"))]
+    measures = {"measures": bindparam("n_measures")}
+    reopen = {"level": bindparam("n_level"), **measures, "status": "open"}
+    _refresh(conn, up, up, "escalated", base, {**reopen, **stamp})
+    _refresh(conn, same, both[action == "updated"], "updated", base, stamp)
+    moved = held[(held["level"] != held["a_latest"]) | (held["signals"] != held["a_signals"])]
+    _refresh(conn, held, moved, "held", base, stamp, note="data says {level}; level held")
+    closed = {"measures": COLLECTIONS, "status": DEFAULTED, **stamp}
+    note = "in default; handed to collections, no further escalation"
+    _refresh(conn, defaulted, defaulted, DEFAULTED, base, closed, note=note)
 
 
-def _change_levels(conn, both: pd.DataFrame, base, stamp, counts: dict[str, int]) -> None:
-    """Escalate, refresh or hold the active warnings the run flags again."""
-    flagged = both[both["level"].notna()]
-    rank_new = flagged["level"].map(RANK).to_numpy()
-    rank_old = flagged["a_level"].map(RANK).to_numpy()
-    up = flagged[rank_new > rank_old]
-    same = flagged[rank_new == rank_old]
-    if not up.empty:  # an escalation also raises the level, replaces measures and reopens
-        reopen = {"level": bindparam("n_level"), "measures": bindparam("n_measures")}
-        _refresh(conn, up, up, "escalated", base, {**reopen, "status": "open", **stamp})
-        counts["escalated"] = len(up)
-    if not same.empty:
-        moved = same["signals"] != same["a_signals"]
-        _refresh(conn, same, same[moved], "updated", base, stamp)
-        counts["updated"], counts["kept"] = int(moved.sum()), int((~moved).sum())
-    counts["held"] = _hold(conn, flagged[rank_new < rank_old], base, stamp)
-
-
-def _open(conn, new: pd.DataFrame, as_of, run_id, user, now, method: str) -> int:
-    """Open warnings for flagged customers with no active one, unless a rerun already handled
-    the same key (a resolved warning with the same key and last_as_of >= as_of)."""
+def _open(conn, new: pd.DataFrame, as_of, run_id, user, now, method: str) -> pd.DataFrame:
+    """Open warnings for flagged customers with no warning that is not resolved, unless a rerun
+    already handled the same key (a resolved warning with the same key and last_as_of >= as_of);
+    returns the opened rows with their warning id."""
     blocked = set(conn.execute(select(W.c.customer_id).where(W.c.status != "resolved")).scalars())
-    fresh = new[~new["customer_id"].isin(blocked)]
+    fresh = new[new["level"].isin(FLAGGED) & ~new["customer_id"].isin(blocked)]
     if not fresh.empty:
         handled = set(
             conn.execute(
@@ -245,7 +259,7 @@ def _open(conn, new: pd.DataFrame, as_of, run_id, user, now, method: str) -> int
         )
         fresh = fresh[~fresh["key"].isin(handled)]
     if fresh.empty:
-        return 0
+        return fresh.assign(id=pd.Series(dtype=np.int64))
     n, level = len(fresh), fresh["level"].tolist()
     rows = zip(
         fresh["customer_id"].tolist(),
@@ -264,14 +278,38 @@ def _open(conn, new: pd.DataFrame, as_of, run_id, user, now, method: str) -> int
         strict=True,
     )
     fast_insert(conn, W, OPENED_COLUMNS, list(rows), method)
-    opened = conn.execute(
-        select(W.c.id, W.c.level).where(
-            W.c.status == "open", W.c.opened_at == now, W.c.first_as_of == as_of
-        )
-    ).all()
-    events = [(i, "opened", None, lv, as_of, user, None, now) for i, lv in opened]
+    opened = pd.DataFrame(
+        conn.execute(
+            select(W.c.id, W.c.customer_id).where(
+                W.c.status == "open", W.c.opened_at == now, W.c.first_as_of == as_of
+            )
+        ).all(),
+        columns=["id", "customer_id"],
+    ).merge(fresh, on="customer_id")
+    events = [(int(i), "opened", None, lv, as_of, user, None, now)
+              for i, lv in zip(opened["id"], opened["level"], strict=True)]  # fmt: skip
     fast_insert(conn, E, EVENT_COLUMNS, events, method)
-    return len(opened)
+    return opened
+
+
+def _observe(conn, seen: pd.DataFrame, as_of, run_id, now, method: str) -> None:
+    """One observation per warning the run changed: what its data gave and what was done."""
+    if seen.empty:
+        return
+    n = len(seen)
+    rows = zip(
+        seen["id"].astype(int).tolist(),
+        [run_id] * n,
+        [as_of] * n,
+        seen["action"].tolist(),
+        seen["level"].fillna("green").tolist(),
+        seen["warning_level"].tolist(),
+        seen["signals"].fillna("").tolist(),
+        seen["evidence"].fillna("{}").tolist(),
+        [now] * n,
+        strict=True,
+    )
+    fast_insert(conn, OBS, OBSERVATION_COLUMNS, list(rows), method)
 
 
 def sync_warnings(
@@ -287,13 +325,23 @@ def sync_warnings(
     now = _utcnow()
     new = _flagged(warnings)
     both = _active(conn, scored_ids, as_of).merge(new, on="customer_id", how="left")
-    counts = dict.fromkeys(ACTIONS, 0)
+    action = _actions(both)
     base = {"as_of": as_of, "user": user, "at": now}
     stamp = {"last_as_of": as_of, "last_run_id": run_id, "updated_at": now}
-    counts["cleared"] = _clear(conn, both[both["level"].isna()], as_of, user, now, base, stamp)
-    _change_levels(conn, both, base, stamp, counts)
-    counts["opened"] = _open(conn, new, as_of, run_id, user, now, method)
-    return counts
+    _clear(conn, both[action == "cleared"], as_of, user, now, base, stamp)
+    _change(conn, both, action, base, stamp)
+    opened = _open(conn, new, as_of, run_id, user, now, method)
+    raised = np.isin(action, ("escalated", "updated", "kept"))
+    seen = pd.concat(
+        [
+            both.assign(action=action, warning_level=both["level"].where(raised, both["a_level"])),
+            opened.assign(action="opened", warning_level=opened["level"]),
+        ],
+        ignore_index=True,
+    )
+    _observe(conn, seen, as_of, run_id, now, method)
+    counts = seen["action"].value_counts()
+    return {a: int(counts.get(a, 0)) for a in ACTIONS}
 
 
 def _transition(
@@ -354,8 +402,9 @@ def acknowledge(engine: Engine, warning_id: int, user: str, note: str) -> dict[s
 
 
 def resolve(engine: Engine, warning_id: int, user: str, note: str) -> dict[str, Any]:
-    """Resolve an open or acknowledged warning (the only manual way to lower a level); audited."""
-    return _transition(engine, warning_id, user, note, "resolved", ("open", "acknowledged"))
+    """Resolve an open, acknowledged or defaulted warning (the only manual way to lower a level
+    or to close a customer's collections case); audited."""
+    return _transition(engine, warning_id, user, note, "resolved", (*ACTIVE, DEFAULTED))
 
 
 def events_of(engine: Engine, warning_id: int) -> pd.DataFrame:
@@ -364,12 +413,21 @@ def events_of(engine: Engine, warning_id: int) -> pd.DataFrame:
         return pd.DataFrame(rows.mappings().all())
 
 
+def observations_of(engine: Engine, warning_id: int) -> pd.DataFrame:
+    """The warning's history of runs, oldest first: as_of, run, action, levels, signals, values."""
+    stmt = select(OBS).where(OBS.c.warning_id == warning_id).order_by(OBS.c.as_of, OBS.c.id)
+    with engine.connect() as conn:
+        result = conn.execute(stmt)
+        return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+
 __all__ = [
     "TransitionError",
     "acknowledge",
     "audit",
     "dedupe_key",
     "events_of",
+    "observations_of",
     "resolve",
     "sync_warnings",
 ]

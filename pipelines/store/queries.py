@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from sqlalchemy import Engine, and_, func, insert, select
 
-from pipelines.store.lifecycle import _require, audit
+from pipelines.store.lifecycle import ACTIVE, _require, audit
 from pipelines.store.tables import (
     AuditLog,
     EarlyWarning,
@@ -90,7 +90,7 @@ def read_score_history(
 
 def read_warnings(
     engine: Engine,
-    status: tuple[str, ...] | None = ("open", "acknowledged"),
+    status: tuple[str, ...] | None = ACTIVE,
     levels: tuple[str, ...] | None = None,
     customer_id: str | None = None,
 ) -> pd.DataFrame:
@@ -105,6 +105,13 @@ def read_warnings(
     return _frame(engine, stmt.order_by(W.c.last_as_of.desc(), W.c.opened_at.desc(), W.c.id.desc()))
 
 
+def read_warning(engine: Engine, warning_id: int) -> dict[str, Any] | None:
+    """One stored warning as a mapping, or None."""
+    with engine.connect() as conn:
+        row = conn.execute(select(W).where(W.c.id == warning_id)).mappings().first()
+    return None if row is None else dict(row)
+
+
 def read_watchlist(engine: Engine, model_name: str | None = None) -> pd.DataFrame:
     """The stored watch list joined with each customer's rating in the latest run."""
     from pipelines.decisions.ratings import WATCH_LEVELS, watchlist
@@ -117,7 +124,7 @@ def read_watchlist(engine: Engine, model_name: str | None = None) -> pd.DataFram
 
 def open_warnings_by_level(engine: Engine) -> dict[str, int]:
     """Active (open or acknowledged) warnings per level, for run summaries."""
-    stmt = select(W.c.level, func.count()).where(W.c.status != "resolved").group_by(W.c.level)
+    stmt = select(W.c.level, func.count()).where(W.c.status.in_(ACTIVE)).group_by(W.c.level)
     with engine.connect() as conn:
         found = dict(conn.execute(stmt).all())
     return {lv: int(found.get(lv, 0)) for lv in ("watch", "amber", "red")}

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from pipelines.store.bulk import fast_insert
 from pipelines.store.lifecycle import audit, sync_warnings
 from pipelines.store.tables import PolicyDecision, RunRecord, Score, StagedWarning, _utcnow
+from pipelines.store.trace import SNAPSHOTS, RunTrace, store_trace
 
 log = logging.getLogger(__name__)
 RUNS, SCORES, DECISIONS = RunRecord.__table__, Score.__table__, PolicyDecision.__table__
@@ -34,6 +35,7 @@ DECISION_COLUMNS = [
     "approval_level",
     "binding_rule",
 ]
+STORED_DECISION_COLUMNS = [*DECISION_COLUMNS, "inputs"]
 Method = Literal["auto", "copy", "driver", "core"]
 
 
@@ -42,13 +44,16 @@ class ScoredDate:
     """What scoring computed for one as-of date, before it is stored.
 
     ``scored`` needs customer_id, pd, score, grade, reasons; ``decisions`` is `policy.decide`
-    output; ``warnings`` is `early_warning.roll_up` output (green rows optional).
+    output, with ``inputs`` (JSON of what the policy read) when known; ``warnings`` is
+    `early_warning.roll_up` output (green rows optional; level ``defaulted`` for customers in
+    default); ``trace`` what produced the run (configuration texts, the snapshot scored).
     """
 
     as_of: dt.date
     scored: pd.DataFrame
     decisions: pd.DataFrame | None = None
     warnings: pd.DataFrame | None = None
+    trace: RunTrace | None = None
 
 
 @dataclass(frozen=True)
@@ -120,11 +125,13 @@ def _stage_date(
     job_id: str | None,
     method: Method,
 ) -> int:
-    """Insert a pending run with its scores and decisions; returns the run id."""
+    """Insert a pending run with its trace, scores and decisions; returns the run id."""
+    hashes = {} if date.trace is None else store_trace(conn, date.trace)
     run_id = conn.execute(
         insert(RUNS)
         .values(
             **key,
+            **hashes,
             started_at=_utcnow(),
             status="pending",
             n_customers=len(date.scored),
@@ -135,7 +142,8 @@ def _stage_date(
     ).scalar_one()
     bulk_insert(conn, SCORES, SCORE_COLUMNS, date.scored, run_id, method)
     if date.decisions is not None:
-        bulk_insert(conn, DECISIONS, DECISION_COLUMNS, date.decisions, run_id, method)
+        decisions = date.decisions.reindex(columns=STORED_DECISION_COLUMNS)
+        bulk_insert(conn, DECISIONS, STORED_DECISION_COLUMNS, decisions, run_id, method)
     return run_id
 
 
@@ -258,13 +266,24 @@ def publish_runs(
 
 
 def discard_runs(engine: Engine, job_id: str) -> list[int]:
-    """Drop the rows of every pending run of ``job_id`` and mark the runs discarded."""
+    """Drop the rows of every pending run of ``job_id`` and mark the runs discarded; their
+    snapshots go too unless another run scored the same one."""
     with engine.begin() as conn:
-        ids = [run["id"] for run in _pending(conn, job_id)]
+        pending = _pending(conn, job_id)
+        ids = [run["id"] for run in pending]
         for table in (SCORES, DECISIONS, STAGED):
             conn.execute(delete(table).where(table.c.run_id.in_(ids)))
         conn.execute(
             update(RUNS).where(RUNS.c.id.in_(ids)).values(status="discarded", finished_at=_utcnow())
+        )
+        kept = select(RUNS.c.snapshot_sha256).where(
+            RUNS.c.status != "discarded", RUNS.c.snapshot_sha256.is_not(None)
+        )
+        conn.execute(
+            delete(SNAPSHOTS).where(
+                SNAPSHOTS.c.sha256.in_([r["snapshot_sha256"] for r in pending]),
+                SNAPSHOTS.c.sha256.not_in(kept),
+            )
         )
     return ids
 
@@ -290,10 +309,11 @@ def write_scored_run(
     as_of,
     user: str,
     *,
+    trace: RunTrace | None = None,
     method: Method = "auto",
 ) -> RunWritten:
     """Write and publish one as-of date's run (see `write_scored_runs`)."""
-    date = ScoredDate(_as_date(as_of), scored, decisions, warnings)
+    date = ScoredDate(_as_date(as_of), scored, decisions, warnings, trace)
     (written,) = write_scored_runs(engine, [date], model_name, model_version, user, method=method)
     return written
 

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     text,
@@ -58,6 +59,10 @@ class RunRecord(Base):
     unique partial index); ``superseded`` a run replaced by a later one (kept as history, with
     ``superseded_by``); ``pending`` a run staged by job ``job_id`` and not yet published (no
     reader shows it); ``discarded`` a staged run whose job did not publish it.
+
+    The ``*_sha256`` columns trace the run: the credit policy, warning rules and master scale in
+    force (texts in `DecisionConfigText`) and the snapshot it scored (`ScoredSnapshot`); they are
+    null on runs written before migration 0003.
     """
 
     __tablename__ = "score_runs"
@@ -86,6 +91,32 @@ class RunRecord(Base):
     superseded_by: Mapped[int | None] = mapped_column(Integer)
     superseded_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     job_id: Mapped[str | None] = mapped_column(String(64))
+    policy_sha256: Mapped[str | None] = mapped_column(String(64))
+    rules_sha256: Mapped[str | None] = mapped_column(String(64))
+    scale_sha256: Mapped[str | None] = mapped_column(String(64))
+    snapshot_sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+class DecisionConfigText(Base):
+    """A configuration file as a run used it, kept once per content hash (sha256 of its text)."""
+
+    __tablename__ = "decision_configs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text)
+    stored_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
+
+
+class ScoredSnapshot(Base):
+    """A snapshot a run scored, as Parquet bytes, kept once per content hash (sha256 of them)."""
+
+    __tablename__ = "scored_snapshots"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    n_rows: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    stored_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
 
 
 class Score(Base):
@@ -118,7 +149,8 @@ class StagedWarning(Base):
 
 
 class PolicyDecision(Base):
-    """The policy's recommendation for one customer in a run (run_id as in `Score`)."""
+    """The policy's recommendation for one customer in a run (run_id as in `Score`), with the
+    inputs the policy read for it (JSON: grade, revenue, current limit)."""
 
     __tablename__ = "policy_decisions"
 
@@ -129,6 +161,7 @@ class PolicyDecision(Base):
     conditions: Mapped[str] = mapped_column(String(100))
     approval_level: Mapped[str] = mapped_column(String(40))
     binding_rule: Mapped[str] = mapped_column(String(40))
+    inputs: Mapped[str | None] = mapped_column(JSONText)
 
 
 class Override(Base):
@@ -151,7 +184,12 @@ class Override(Base):
 
 
 class EarlyWarning(Base):
-    """An early warning for one customer; at most one is active (not resolved) per customer."""
+    """An early warning for one customer; at most one is not resolved per customer.
+
+    status: ``open`` and ``acknowledged`` are active (runs escalate, refresh, hold or clear them);
+    ``defaulted`` the customer went into default while it was active (handed to collections, no
+    run changes it any more); ``resolved`` closed by a person or cleared by data.
+    """
 
     __tablename__ = "warnings"
     __table_args__ = (
@@ -202,6 +240,26 @@ class WarningEvent(Base):
     as_of: Mapped[dt.date | None] = mapped_column(Date)
     user: Mapped[str] = mapped_column(String(100))
     note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
+
+
+class WarningObservation(Base):
+    """What one run found for an active warning: the level its data gave, the signals that fired
+    and their values, and what the run did (opened, escalated, updated, kept, held, cleared,
+    defaulted). One row per warning per run; the latest is the warning's current evidence."""
+
+    __tablename__ = "warning_observations"
+    __table_args__ = (Index("ix_warning_observations_warning", "warning_id", "as_of"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    warning_id: Mapped[int] = mapped_column(ForeignKey("warnings.id", ondelete="CASCADE"))
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    action: Mapped[str] = mapped_column(String(20))
+    level: Mapped[str] = mapped_column(String(10))
+    warning_level: Mapped[str] = mapped_column(String(10))
+    signals: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[str | None] = mapped_column(JSONText)
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
 
 

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.io import read_book, write_book, write_rejects
+from features.io import read_book, write_book, write_rejects, write_truth
 from features.labels import observed_until
 from features.schemas import MAX_REJECT_RATE_ENV, SCHEMAS, ValidationResult
 from features.schemas import validate_tables as validate_contract
-from features.synthetic import BookSizeError
-from features.synthetic import generate_book as simulate_book
+from features.synthetic import BookSizeError, generate_book_with_truth
 from pipelines.errors import BadInput, Refused, as_typed
 from pipelines.usecases import Step, silent
 
@@ -78,7 +77,8 @@ def generate_book(
     folder: Path,
     on_month: Callable[[int, int], None] | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Simulate the synthetic book and write it as Parquet to ``folder``."""
+    """Simulate the synthetic book and write it as Parquet to ``folder``, its true PDs beside it
+    (``folder/truth``, never read as a table)."""
     try:
         start = pd.Timestamp(request.start)
     except ValueError as exc:
@@ -88,7 +88,7 @@ def generate_book(
             hint="use YYYY-MM-DD, e.g. 2021-01-01",
         ) from exc
     try:
-        tables = simulate_book(
+        book = generate_book_with_truth(
             request.customers, request.months, f"{start:%Y-%m-%d}", request.seed, on_month=on_month
         )
     except BookSizeError as exc:
@@ -98,8 +98,9 @@ def generate_book(
             hint=f"give {GENERATE_OPTIONS[exc.argument]} {exc.minimum} or more",
         ) from exc
     with as_typed():
-        write_book(tables, folder)
-    return tables
+        write_book(book.tables, folder)
+        write_truth(book.true_pd, folder)
+    return book.tables
 
 
 def validate_book(

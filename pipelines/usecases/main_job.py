@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from models.registry import Decision, Gates
+from pipelines.decisions.backtest import Backtest
 from pipelines.settings import Settings
 from pipelines.usecases.book import BookValidated, GenerateRequest
 from pipelines.usecases.preflight import check_store, check_tracking, check_writable
@@ -36,6 +37,7 @@ class MainJobResult:
     trained: Trained
     decision: Decision
     runs: list[ScoringOutcome] = field(default_factory=list)
+    warning_backtest: Backtest | str = "not run"  # or why there is none
 
 
 def preflight(settings: Settings) -> None:

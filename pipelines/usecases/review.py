@@ -13,10 +13,9 @@ from models.validation import MigrationResult
 from pipelines.decisions.early_warning import LEVELS
 from pipelines.errors import BadInput, Conflict, NotFound, as_typed
 from pipelines.store import lifecycle, queries
+from pipelines.store.lifecycle import ACTIVE, STATUSES
 from pipelines.usecases.preflight import check_store
 
-STATUSES = ("open", "acknowledged", "resolved")
-ACTIVE = ("open", "acknowledged")
 MAX_LIMIT = 1e12
 MAX_TERM_DAYS = 3650
 
@@ -47,6 +46,30 @@ def list_warnings(
     check_warning_filters(status, levels)
     with as_typed():
         return queries.read_warnings(engine, status, levels, customer_id)
+
+
+@dataclass(frozen=True)
+class WarningHistory:
+    """A stored warning, what each run found for it (oldest first) and its lifecycle events."""
+
+    warning: dict
+    runs: pd.DataFrame
+    events: pd.DataFrame
+
+
+def show_warning(engine: Engine, warning_id: int) -> WarningHistory:
+    """One warning with its history of runs: as-of date, run, action, the level the data gave,
+    the signals that fired and their values; `NotFound` when there is no such warning."""
+    with as_typed():
+        warning = queries.read_warning(engine, warning_id)
+        if warning is None:
+            raise NotFound(
+                f"no warning with id {warning_id}",
+                field="WARNING_ID",
+                hint="list them with `creditrisk warnings list`",
+            )
+        runs = lifecycle.observations_of(engine, warning_id)
+        return WarningHistory(warning, runs, lifecycle.events_of(engine, warning_id))
 
 
 @dataclass(frozen=True)
@@ -91,12 +114,14 @@ def _transition(action, engine: Engine, warning_id: int, user: str, note: str) -
 
 
 def acknowledge_warning(engine: Engine, warning_id: int, user: str, note: str) -> WarningActed:
-    """Acknowledge an open warning (audited); `Conflict` when it is not open."""
+    """Acknowledge an open warning (audited); `Conflict` when it is not open (acknowledged,
+    defaulted or resolved)."""
     return _transition(lifecycle.acknowledge, engine, warning_id, user, note)
 
 
 def resolve_warning(engine: Engine, warning_id: int, user: str, note: str) -> WarningActed:
-    """Resolve an open or acknowledged warning (audited); `Conflict` when already resolved."""
+    """Resolve an open, acknowledged or defaulted warning (audited); `Conflict` when already
+    resolved."""
     return _transition(lifecycle.resolve, engine, warning_id, user, note)
 
 
@@ -179,7 +204,8 @@ def rating_migration(
 
 
 def watchlist(engine: Engine, model_name: str | None = None) -> pd.DataFrame:
-    """Customers with an active amber or red warning and their current rating."""
+    """Customers with an active amber or red warning and their current rating (customers in
+    default are with collections, not on the watch list)."""
     with as_typed():
         return queries.read_watchlist(engine, model_name)
 

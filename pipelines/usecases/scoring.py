@@ -2,25 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from features.snapshots import LABEL, TIME
-from models.master_scale import MasterScale
+from features.snapshots import DEFAULTED_ON, LABEL, TIME
+from models.master_scale import DEFAULT_PATH as SCALE_PATH
+from models.master_scale import MasterScale, MasterScaleError
 from models.registry import CHAMPION, alias_version, load_scorer
+from models.scaling import score_from_pd
 from models.scorer import CreditScorer
 from models.tracking import connect
-from pipelines.decisions.early_warning import WarningRules, evaluate_signals, load_rules, roll_up
-from pipelines.decisions.policy import CreditPolicy, decide, load_policy, policy_summary
+from models.yaml_config import read_yaml_text
+from pipelines.decisions.early_warning import DEFAULT_PATH as RULES_PATH
+from pipelines.decisions.early_warning import (
+    RulesError,
+    WarningRules,
+    evaluate_signals,
+    parse_rules,
+    roll_up,
+)
+from pipelines.decisions.policy import DEFAULT_PATH as POLICY_PATH
+from pipelines.decisions.policy import (
+    LIMIT_INPUTS,
+    CreditPolicy,
+    PolicyError,
+    decide,
+    parse_policy,
+    policy_summary,
+)
 from pipelines.errors import as_typed
 from pipelines.failpoints import failpoint
 from pipelines.signals import deferred
 from pipelines.store.db import open_store
+from pipelines.store.lifecycle import COLLECTIONS, DEFAULTED
 from pipelines.store.queries import read_score_history
 from pipelines.store.runs import (
     RunWritten,
@@ -30,24 +51,51 @@ from pipelines.store.runs import (
     publish_runs,
     write_scored_runs,
 )
+from pipelines.store.trace import RunTrace, snapshot_bytes, snapshot_frame
+
+# kind of configuration (as recorded with runs) -> shipped file, error type, what it is
+CONFIG_FILES = {
+    "master_scale": (SCALE_PATH, MasterScaleError, "master scale"),
+    "credit_policy": (POLICY_PATH, PolicyError, "policy"),
+    "warning_rules": (RULES_PATH, RulesError, "rules"),
+}
 
 
 @dataclass(frozen=True)
 class DecisionConfig:
-    """The configuration a scoring run decides with, loaded at the edge and passed in."""
+    """The configuration a scoring run decides with, loaded at the edge and passed in, and the
+    texts it was read from (kept with every run it decides, by content hash)."""
 
     policy: CreditPolicy
     rules: WarningRules
     scale: MasterScale
+    texts: Mapping[str, str] = field(repr=False)
 
     @classmethod
     def load(
         cls, policy: Path | None = None, rules: Path | None = None, scale: Path | None = None
     ) -> DecisionConfig:
         """Read the master scale, credit policy and warning rules (the shipped ones by default)."""
+        given = {"master_scale": scale, "credit_policy": policy, "warning_rules": rules}
+        paths = {kind: Path(given[kind] or default) for kind, (default, *_) in CONFIG_FILES.items()}
         with as_typed():
-            master_scale = MasterScale.load(scale)
-            return cls(load_policy(policy, master_scale.grades), load_rules(rules), master_scale)
+            texts = {
+                kind: read_yaml_text(paths[kind], error, what)
+                for kind, (_, error, what) in CONFIG_FILES.items()
+            }
+        return cls.parse(texts, {kind: str(path) for kind, path in paths.items()})
+
+    @classmethod
+    def parse(
+        cls, texts: Mapping[str, str], sources: Mapping[str, str] | None = None
+    ) -> DecisionConfig:
+        """Validate the three texts (by kind, as `load` reads them); errors name ``sources``."""
+        where = {kind: f"<{kind}>" for kind in CONFIG_FILES} | dict(sources or {})
+        with as_typed():
+            scale = MasterScale.parse(texts["master_scale"], where["master_scale"])
+            policy = parse_policy(texts["credit_policy"], scale.grades, where["credit_policy"])
+            rules = parse_rules(texts["warning_rules"], where["warning_rules"])
+        return cls(policy, rules, scale, dict(texts))
 
 
 @dataclass(frozen=True)
@@ -85,23 +133,116 @@ HISTORY_COLUMNS = ["customer_id", "as_of", "pd", "grade"]
 HISTORY_MONTHS = 12
 
 
+def in_default(frame: pd.DataFrame) -> np.ndarray:
+    """Rows of customers in default (``defaulted_on`` set; see `build_snapshot`)."""
+    if DEFAULTED_ON not in frame:
+        return np.zeros(len(frame), dtype=bool)
+    return frame[DEFAULTED_ON].notna().to_numpy()
+
+
+def _since(frame: pd.DataFrame) -> list[str]:
+    return pd.to_datetime(frame[DEFAULTED_ON]).dt.strftime("%Y-%m-%d").tolist()
+
+
+def default_scores(defaulted: pd.DataFrame, scale: MasterScale) -> pd.DataFrame:
+    """Customers in default: PD 1, the default grade, and as the one reason the default date."""
+    reasons = [
+        json.dumps([{"feature": DEFAULTED_ON, "text": f"in default since {day}", "value": day,
+                     "contribution": None}])
+        for day in _since(defaulted)
+    ]  # fmt: skip
+    return pd.DataFrame(
+        {
+            "pd": 1.0,
+            "score": score_from_pd(np.ones(len(defaulted))),
+            "grade": scale.default_grade,
+            "reasons": reasons,
+        },
+        index=defaulted.index,
+    )
+
+
 def score_snapshot(scorer: CreditScorer, snapshot: pd.DataFrame) -> pd.DataFrame:
-    """Snapshot features with the scorer's pd, score, grade and reasons beside them."""
+    """Snapshot features with pd, score, grade and reasons beside them: the scorer's for the
+    performing customers, `default_scores` for those in default."""
     features = snapshot.drop(columns=[LABEL], errors="ignore").reset_index(drop=True)
-    scores = scorer.score_frame(features)
-    return pd.concat([features, scores.drop(columns=["customer_id"])], axis=1)
+    defaulted = in_default(features)
+    parts = []
+    if not defaulted.all():
+        scores = scorer.score_frame(features[~defaulted]).drop(columns=["customer_id"])
+        parts.append(scores.set_axis(features.index[~defaulted]))
+    if defaulted.any():
+        parts.append(default_scores(features[defaulted], scorer.master_scale))
+    return pd.concat([features, pd.concat(parts).sort_index()], axis=1)
+
+
+def policy_inputs(scored: pd.DataFrame) -> list[str]:
+    """What `decide` read for each customer, one JSON object per row: the grade and the limit
+    inputs (null where missing or not finite)."""
+    limits = scored.reindex(columns=list(LIMIT_INPUTS.values())).apply(
+        pd.to_numeric, errors="coerce"
+    )
+    limits = limits.where(np.isfinite(limits))
+    values = limits.astype(object).where(limits.notna(), None)
+    names = ["grade", *values.columns]
+    return [
+        json.dumps(dict(zip(names, row, strict=True)))
+        for row in zip(scored["grade"].tolist(), *(values[c].tolist() for c in values), strict=True)
+    ]
+
+
+def decide_scores(
+    snapshot: pd.DataFrame, scorer: CreditScorer, policy: CreditPolicy
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score a snapshot and decide the policy; the decisions carry the inputs it read."""
+    scored = score_snapshot(scorer, snapshot)
+    return scored, decide(scored, policy).assign(inputs=policy_inputs(scored))
+
+
+def defaulted_warnings(defaulted: pd.DataFrame) -> pd.DataFrame:
+    """Warning rows of customers in default: level ``defaulted``, handed to collections."""
+    return pd.DataFrame(
+        {
+            "customer_id": defaulted["customer_id"].to_numpy(),
+            "as_of": defaulted[TIME].to_numpy(),
+            "level": DEFAULTED,
+            "signals": "in_default",
+            "n_signals": 1,
+            "measures": COLLECTIONS,
+            "evidence": [json.dumps({"in_default": {DEFAULTED_ON: d}}) for d in _since(defaulted)],
+        }
+    )
+
+
+def raise_warnings(
+    scored: pd.DataFrame, history: pd.DataFrame, config: DecisionConfig
+) -> pd.DataFrame:
+    """The performing customers' warnings against the score history (green where no signal
+    fired), and a ``defaulted`` row for each customer in default."""
+    defaulted = in_default(scored)
+    performing = scored[~defaulted]
+    signals = evaluate_signals(performing, history, config.rules, config.scale)
+    warnings = roll_up(signals, config.rules, population=performing)
+    if not defaulted.any():
+        return warnings
+    return pd.concat([warnings, defaulted_warnings(scored[defaulted])], ignore_index=True)
 
 
 def decide_date(
     snapshot: pd.DataFrame, scorer: CreditScorer, history: pd.DataFrame, config: DecisionConfig
 ) -> ScoredDate:
-    """One as-of date: score, decide the policy, raise warnings against the score history."""
+    """One as-of date: score, decide the policy, raise warnings against the score history.
+
+    The snapshot is scored as read back from its Parquet bytes, which the run keeps with the
+    configuration texts: what is stored is exactly what was scored.
+    """
+    data = snapshot_bytes(snapshot)
+    snapshot = snapshot_frame(data)
     as_of = pd.Timestamp(snapshot[TIME].iloc[0])
-    scored = score_snapshot(scorer, snapshot)
-    decisions = decide(scored, config.policy)
-    signals = evaluate_signals(scored, history, config.rules, config.scale)
-    warnings = roll_up(signals, config.rules, population=scored)
-    return ScoredDate(as_of.date(), scored, decisions, warnings)
+    scored, decisions = decide_scores(snapshot, scorer, config.policy)
+    warnings = raise_warnings(scored, history, config)
+    trace = RunTrace(config.texts, data, len(snapshot))
+    return ScoredDate(as_of.date(), scored, decisions, warnings, trace)
 
 
 def _history(stored: pd.DataFrame, done: list[ScoredDate], as_of: pd.Timestamp) -> pd.DataFrame:
@@ -129,20 +270,25 @@ def decide_dates(
     return done
 
 
-def _outcomes(dates: list[ScoredDate], written: list[RunWritten]) -> list[ScoringOutcome]:
+def _outcomes(
+    dates: list[ScoredDate], written: list[RunWritten], scale: MasterScale
+) -> list[ScoringOutcome]:
+    """Each run with its grade counts and policy summary, grades best first, D last."""
     by_date = {pd.Timestamp(d.as_of): d for d in dates}
-    return [
-        ScoringOutcome(
-            as_of=pd.Timestamp(run.as_of),
-            written=run,
-            grades=by_date[pd.Timestamp(run.as_of)].scored["grade"].value_counts(),
-            policy=policy_summary(
-                by_date[pd.Timestamp(run.as_of)].decisions,
-                by_date[pd.Timestamp(run.as_of)].scored["grade"],
-            ),
+    order = {grade: i for i, grade in enumerate(scale.grades)}
+    outcomes = []
+    for run in written:
+        date = by_date[pd.Timestamp(run.as_of)]
+        summary = policy_summary(date.decisions, date.scored["grade"])
+        outcomes.append(
+            ScoringOutcome(
+                as_of=pd.Timestamp(run.as_of),
+                written=run,
+                grades=date.scored["grade"].value_counts(),
+                policy=summary.sort_values("grade", key=lambda g: g.map(order), ignore_index=True),
+            )
         )
-        for run in written
-    ]
+    return outcomes
 
 
 @contextmanager
@@ -170,7 +316,7 @@ def _write(dates: list[ScoredDate], request: ScoringRequest, publish: bool) -> l
 
 def store_dates(dates: list[ScoredDate], request: ScoringRequest) -> list[ScoringOutcome]:
     """Write the dates' runs in one transaction; each becomes the current run of its date."""
-    return _outcomes(dates, _write(dates, request, publish=True))
+    return _outcomes(dates, _write(dates, request, publish=True), request.config.scale)
 
 
 def stage_dates(dates: list[ScoredDate], request: ScoringRequest) -> None:
@@ -182,7 +328,7 @@ def publish_dates(dates: list[ScoredDate], request: ScoringRequest) -> list[Scor
     """Make the job's pending runs current, all in one transaction."""
     with _store(request.results_url) as engine:
         written = publish_runs(engine, request.job_id, request.user)
-    return _outcomes(dates, written)
+    return _outcomes(dates, written, request.config.scale)
 
 
 @dataclass(frozen=True)

@@ -110,8 +110,10 @@ def build_and_write_snapshots(
     path: Path,
     metadata: dict | None = None,
     progress: Callable[[pd.Timestamp], None] | None = None,
+    with_defaulted: bool = False,
 ) -> SnapshotsBuilt:
-    """Features and labels of ``tables`` at each date, written atomically to ``path``."""
+    """Features and labels of ``tables`` at each date, written atomically to ``path``; with
+    ``with_defaulted`` (scoring) the customers in default too (see `build_snapshot`)."""
     check_dates_in_book(tables, dates)
     seconds: dict[pd.Timestamp, float] = {}
     started = time.perf_counter()
@@ -123,7 +125,9 @@ def build_and_write_snapshots(
         if progress is not None:
             progress(as_of)
 
-    frame = build_snapshots(tables, dates, horizon_months, progress=done)
+    frame = build_snapshots(
+        tables, dates, horizon_months, progress=done, with_defaulted=with_defaulted
+    )
     meta = {"as_of": [f"{d:%Y-%m-%d}" for d in dates], "horizon_months": horizon_months}
     with as_typed():
         write_snapshots(frame, path, {**meta, **(metadata or {})})

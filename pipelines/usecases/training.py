@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from features.io import read_snapshots, read_table
+from models.names import AMBIGUOUS_HINT, ambiguity
 from models.registry import default_trainer
 from models.tracking import TrackedModel, log_training
 from models.training import TrainingResult, train_from_snapshots, train_model
@@ -73,7 +76,12 @@ def read_flat_table(path: Path) -> pd.DataFrame:
             source=str(path),
             hint="give a CSV (UTF-8 text), CSV.gz or Parquet file",
         )
+    parquet = path.name.lower().endswith((".parquet", ".pq"))
+    if parquet:  # pyarrow cannot read a repeated name: say so before it fails
+        _check_header(path, _parquet_names(path), line=None)
     frame = read_table(path)
+    if not parquet:  # pandas renamed a repeated name to `a.1`: check the header as written
+        _check_header(path, _csv_names(path), line=1)
     header = str(frame.columns[0]) if frame.shape[1] == 1 else ""
     seen = next((sep for sep in OTHER_SEPARATORS if sep in header), None)
     if seen:
@@ -83,6 +91,27 @@ def read_flat_table(path: Path) -> pd.DataFrame:
             hint="save the file with commas as separators (or as Parquet)",
         )
     return frame
+
+
+def _check_header(path: Path, names: list[str], line: int | None) -> None:
+    """Refuse a header that names a column twice (see `models.names`)."""
+    ambiguous = ambiguity(name for name in names if name)  # empty names become "Unnamed: n"
+    if ambiguous:
+        raise BadInput(ambiguous, source=str(path), line=line, hint=AMBIGUOUS_HINT)
+
+
+def _csv_names(path: Path) -> list[str]:
+    """The CSV header's names as written (called once the file has been read)."""
+    header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    return header.iloc[0].tolist()
+
+
+def _parquet_names(path: Path) -> list[str]:
+    """The Parquet schema's names; none when unreadable (`read_table` then says why)."""
+    try:
+        return pq.read_schema(path).names
+    except (pa.ArrowException, OSError):
+        return []
 
 
 def _is_binary(path: Path) -> bool:

@@ -1,14 +1,23 @@
-"""The synthetic book: contract, reproducibility, default dynamics and predictive signal."""
+"""The synthetic book: contract, reproducibility, default dynamics, predictive signal, the truth
+beside it and the thresholds and interactions of its risk."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
+from features import synthetic
+from features.labels import build_labels, default_dates, performing_population
 from features.schemas import EVENT_TYPES, SCHEMAS, SEGMENTS, TABLES
-from features.synthetic import DEFAULT_REASONS, generate_book, summarise_book
+from features.synthetic import (
+    DEFAULT_REASONS,
+    generate_book,
+    generate_book_with_truth,
+    summarise_book,
+)
 
 START = pd.Timestamp("2021-01-01")
 MONTHS = 48
@@ -218,3 +227,134 @@ def test_generate_command_writes_parquet_and_prints_a_summary(tmp_path):
     bad = CliRunner().invoke(app, ["generate", "--start", "not-a-date", "--out", str(out)])
     assert bad.exit_code != 0
     assert "YYYY-MM-DD" in bad.output
+
+
+# --- the truth beside the book ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def with_truth():
+    return generate_book_with_truth(n_customers=2_000, months=MONTHS, start="2021-01-01", seed=7)
+
+
+def test_truth_leaves_the_book_unchanged_and_covers_the_performing_population(book, with_truth):
+    for name in TABLES:
+        pd.testing.assert_frame_equal(book[name], with_truth.tables[name])
+    truth = with_truth.true_pd
+    assert list(truth.columns) == ["customer_id", "as_of", "pd_12m"]
+    dates = sorted(truth["as_of"].unique())
+    assert dates == list(pd.date_range(START + pd.DateOffset(months=3), periods=16, freq="3MS"))
+    assert (
+        truth["pd_12m"].between(0, 1).all() and not truth.duplicated(["customer_id", "as_of"]).any()
+    )
+    defaulted = default_dates(book)
+    for as_of in (dates[0], dates[7], dates[-1]):
+        population = performing_population(book["customers"], as_of, defaulted)["customer_id"]
+        assert set(truth.loc[truth["as_of"] == as_of, "customer_id"]) == set(population)
+
+
+def test_true_pd_matches_the_outcomes_and_ranks_them_best(with_truth):
+    """On matured as-of dates the mean true PD is the default rate up to sampling, and the true PD
+    separates defaulters better than any single observable (days past due, say)."""
+    tables, truth = with_truth.tables, with_truth.true_pd
+    rows = []
+    for as_of in pd.date_range("2022-01-01", "2023-10-01", freq="3MS"):
+        labels = build_labels(tables, as_of).merge(
+            truth[truth["as_of"] == as_of], on="customer_id", how="left"
+        )
+        rows.append(labels)
+    labelled = pd.concat(rows, ignore_index=True)
+    assert labelled["pd_12m"].notna().all()
+    y, p = labelled["default_flag"].to_numpy(), labelled["pd_12m"].to_numpy()
+    expected, sd = p.sum(), np.sqrt((p * (1 - p)).sum())
+    assert abs(y.sum() - expected) < 4 * sd + 0.05 * expected  # serial correlation of dates
+    assert roc_auc_score(y, p) > 0.85
+
+
+def test_default_chain_is_exact_for_the_sampled_transitions():
+    """Twelve months of `_next_states` on 400k customers with fixed hazards default as often as
+    `_chain_step` propagates."""
+    n, months = 400_000, 12
+    h = synthetic._Hazards(
+        *(np.full(n, v, dtype=np.float32) for v in (0.05, 0.3, 0.4, 0.2, 0.5, 0.01))
+    )
+    rng = np.random.default_rng(0)
+    state = np.zeros(n, dtype=np.int8)
+    state[: n // 4] = 1
+    state[n // 4 : n // 3] = 2
+    q = [(state == b).astype(np.float32) for b in range(3)]
+    expected = np.zeros(n, dtype=np.float32)
+    for _ in range(months):
+        perf = state < 3
+        state, _bankrupt = synthetic._next_states(
+            rng.random((6, n), dtype=np.float32), state, perf, h
+        )
+        q, entered = synthetic._chain_step(q, h)
+        expected += entered
+    assert np.mean(state == 3) == pytest.approx(expected.mean(), abs=4e-3)
+    assert expected[: n // 4].mean() > expected[n // 3 :].mean()
+
+
+def test_truth_is_never_read_as_a_table_or_a_feature(tmp_path, with_truth):
+    from features.build import build_features
+    from features.io import read_book, read_truth, write_book, write_truth
+
+    write_book(with_truth.tables, tmp_path)
+    write_truth(with_truth.true_pd, tmp_path)
+
+    tables = read_book(tmp_path)
+    assert set(tables) == set(TABLES)
+    features = build_features(tables, pd.Timestamp("2023-01-01"))
+    assert "pd_12m" not in features.columns
+    pd.testing.assert_frame_equal(read_truth(tmp_path), with_truth.true_pd)
+
+
+# --- thresholds, interactions and segments ------------------------------------------------------
+
+
+def _one_customer_risk(**changes):
+    """The risk model for one customer whose latent parts are zero except ``changes``."""
+    p = synthetic.BookParams()
+    static = dict(
+        base=0.0, util0=-0.6, payment0=-0.5, liquidity0=0.3, leverage0=0.2, company=1.0,
+        industry=0, cyclical=1.0, segment_slope=1.0, limit_jump=0.3, miss_int=-6.0, bk_int=-10.0,
+    )  # fmt: skip
+    latent = dict(drift=0.0, util=0.0, liquidity=0.0, leverage=0.0, industry=0.0)
+    shared = changes.pop("shared", 0.0)
+    for key, value in changes.items():
+        (static if key in static else latent)[key] = value
+    s = synthetic._Static(**{k: np.array([v], dtype=np.float32) for k, v in static.items()})
+    lat = synthetic._Latent(**{k: np.array([v], dtype=np.float32) for k, v in latent.items()})
+    return float(synthetic._risk(s, lat, np.array([shared], dtype=np.float32), p).hazard_x[0])
+
+
+def test_risk_has_thresholds_interactions_and_segment_behaviour():
+    base = _one_customer_risk()
+    # liquidity that runs out: a step at the floor, nothing much above it
+    above, below = (_one_customer_risk(liquidity=v) for v in (-0.35, -0.65))
+    assert below - above > 0.8 * synthetic.BookParams().liquidity_jump
+    assert abs(_one_customer_risk(liquidity=0.2) - base) < 0.05
+    # a covenant that bites: a step at the covenant leverage
+    lev = np.log(0.76 / 0.24) - 0.2, np.log(0.84 / 0.16) - 0.2
+    assert _one_customer_risk(leverage=lev[1]) - _one_customer_risk(leverage=lev[0]) > 0.6
+    # leverage matters in cyclical industries, and more in a downturn
+    high = np.log(0.7 / 0.3) - 0.2
+
+    def leverage_effect(**kw):
+        return _one_customer_risk(leverage=high, **kw) - _one_customer_risk(**kw)
+
+    assert leverage_effect(cyclical=0.0) < 0.1 < leverage_effect(cyclical=1.0)
+    assert leverage_effect(cyclical=1.0, shared=0.25) > 1.3 * leverage_effect(cyclical=1.0)
+    # utilisation near the limit: a jump for revolvers of the segment, not for those who clear
+    near = 3.0  # utilisation about 0.92
+
+    def near_limit_effect(**kw):
+        return _one_customer_risk(util=near, **kw) - _one_customer_risk(**kw)
+
+    assert near_limit_effect(limit_jump=1.6, company=0.0) > 3 * near_limit_effect(company=0.0)
+    assert near_limit_effect(limit_jump=1.6, company=0.0, payment0=6.0) < 0.1
+    # segment slopes: the same quality weighs differently per segment
+    assert (
+        _one_customer_risk(drift=1.0, segment_slope=1.25, company=0.0)
+        > _one_customer_risk(drift=1.0, segment_slope=0.8, company=0.0) + 0.4
+    )

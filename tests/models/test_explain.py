@@ -5,6 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.catalog import SOURCES, reason_rules, reason_text
+from features.customer import SEGMENTS
 from models.explain import ReasonExplainer, ScorecardReasons, plain_name, top_k
 from models.lgbm import LGBMPDClassifier
 
@@ -54,11 +56,18 @@ def test_top_reasons_are_risk_raising_ordered_and_limited_to_k(frame, explainer)
     assert [r["feature"] for r in reasons[2]] == ["region", "dpd"]
 
 
-def test_text_falls_back_to_the_feature_name_and_missing_values_are_null(frame, explainer):
+def test_text_falls_back_to_the_feature_name_and_missing_values_are_said_missing(frame, explainer):
+    """Without catalog rules (flat tables) a missing value may be a reason: it says so."""
     row = explainer.top_reasons(frame, k=3)[2]
-    assert row[0]["text"] == "region"
+    assert row[0]["text"] == "region: missing"
     assert row[0]["value"] is None
-    assert row[1]["value"] is None  # dpd is NaN in this row
+    assert row[1] == {
+        "feature": "dpd",
+        "text": f"{TEXTS['dpd']}: missing",
+        "value": None,
+        "contribution": 0.20,
+    }
+    assert explainer.top_reasons(frame)[0][0]["text"] == TEXTS["util"]  # present: plain text
 
 
 def test_json_and_frame_outputs_agree(frame, explainer):
@@ -143,3 +152,247 @@ def test_flat_table_columns_read_as_words_in_reasons():
     assert plain_name("LIMIT_BAL") == "LIMIT BAL"  # acronyms kept
     assert plain_name("DebtRatio") == "Debt ratio"
     assert plain_name("late_count_special") == "late count (special code)"
+
+
+# Missing values with the catalog's rules: retail customers file no statements, a company may
+# have none on file, a ratio may be undefined, and "days since the last lawsuit" is missing when
+# there was none.
+BOOK_FEATURES = [
+    "segment",
+    "leverage",
+    "interest_coverage",
+    "statement_age_days",
+    "leverage_change_1y",
+    "company_age_years",
+    "days_since_lawsuit",
+    "days_past_due_max_12m",
+]
+NAN = np.nan
+
+
+@pytest.fixture
+def book_rows():
+    return pd.DataFrame(
+        {
+            "segment": pd.Categorical(
+                ["retail", "sme", "sme", "corporate", "sme"], categories=SEGMENTS
+            ),
+            "leverage": [NAN, NAN, 0.8, 0.9, 0.5],
+            "interest_coverage": [NAN, NAN, NAN, 2.0, 3.0],  # row 2: no interest expense
+            "statement_age_days": [NAN, NAN, 200.0, 100.0, 90.0],
+            "leverage_change_1y": [NAN, NAN, NAN, 0.1, NAN],
+            "company_age_years": [NAN, 4.0, 7.0, 30.0, 12.0],
+            "days_since_lawsuit": [NAN, NAN, NAN, 30.0, NAN],
+            "days_past_due_max_12m": [0.0, 10.0, 0.0, 0.0, 0.0],
+        }
+    )
+
+
+BOOK_CONTRIB = np.array(
+    [
+        # seg  lev   cover  age   chg   coage since dpd  bias
+        [-0.10, 0.30, 0.20, 0.10, 0.05, 0.25, 0.40, 0.01, -2.0],  # retail: nothing on file
+        [0.02, 0.30, 0.20, 0.10, 0.05, -0.03, 0.40, 0.15, -2.0],  # sme with no statement
+        [0.02, 0.01, 0.35, 0.02, 0.07, -0.03, 0.40, -0.1, -2.0],  # cover undefined, no prior
+        [0.01, 0.50, -0.2, 0.03, 0.04, -0.10, 0.20, -0.1, -2.0],  # all on file
+        [0.01, 0.01, -0.1, 0.03, 0.30, -0.10, 0.60, -0.1, -2.0],  # no prior statement
+    ]
+)
+
+
+@pytest.fixture
+def book_explainer():
+    return ReasonExplainer(
+        FixedBooster(BOOK_CONTRIB),
+        BOOK_FEATURES,
+        reason_text,
+        k=5,
+        rules=reason_rules(BOOK_FEATURES),
+    )
+
+
+def by_feature(reasons: list[dict]) -> dict[str, dict]:
+    return {r["feature"]: r for r in reasons}
+
+
+def test_features_a_segment_never_has_are_never_reasons_their_effect_is_the_segment(
+    book_rows, book_explainer
+):
+    retail = by_feature(book_explainer.top_reasons(book_rows)[0])
+    assert list(retail) == ["segment", "days_past_due_max_12m"]
+    assert retail["segment"]["value"] == "retail"
+    assert retail["segment"]["text"] == reason_text("segment")
+    # the segment's own -0.10 plus the four statement features and the company age
+    assert retail["segment"]["contribution"] == pytest.approx(
+        -0.10 + 0.30 + 0.20 + 0.10 + 0.05 + 0.25
+    )
+
+
+def test_a_company_without_a_statement_gets_one_reason_pooling_the_statement_features(
+    book_rows, book_explainer
+):
+    sme = book_explainer.top_reasons(book_rows)[1]
+    assert [r["feature"] for r in sme] == ["statement", "days_past_due_max_12m", "segment"]
+    assert sme[0]["text"] == SOURCES["statement"].text == "No financial statement on file"
+    assert sme[0]["value"] is None
+    assert sme[0]["contribution"] == pytest.approx(0.30 + 0.20 + 0.10 + 0.05)  # prior year too
+
+
+def test_a_missing_prior_year_statement_and_an_undefined_ratio_are_said_so(
+    book_rows, book_explainer
+):
+    rows = book_explainer.top_reasons(book_rows)
+    undefined = by_feature(rows[2])
+    assert set(undefined) == {
+        "interest_coverage",
+        "prior_year_statement",
+        "leverage",
+        "segment",
+        "statement_age_days",
+    }
+    assert undefined["interest_coverage"]["text"] == reason_text("interest_coverage") + ": missing"
+    assert undefined["interest_coverage"]["value"] is None
+    assert undefined["prior_year_statement"]["text"] == SOURCES["prior_year_statement"].text
+    assert undefined["prior_year_statement"]["contribution"] == pytest.approx(0.07)
+    assert undefined["leverage"] == {
+        "feature": "leverage",
+        "text": reason_text("leverage"),
+        "value": 0.8,
+        "contribution": 0.01,
+    }
+    assert by_feature(rows[4])["prior_year_statement"]["contribution"] == pytest.approx(0.30)
+
+
+def test_days_since_an_event_that_never_happened_is_never_a_reason(book_rows, book_explainer):
+    rows = book_explainer.top_reasons(book_rows)
+    assert by_feature(rows[3])["days_since_lawsuit"]["value"] == 30.0  # a lawsuit 30 days ago
+    for i in (0, 1, 2, 4):
+        assert "days_since_lawsuit" not in by_feature(rows[i])
+
+
+def test_pooling_keeps_each_rows_total_bar_events_that_never_happened(book_rows, book_explainer):
+    raw = book_explainer.contributions(book_rows)
+    pooled = book_explainer.reason_contributions(book_rows)
+    since = BOOK_FEATURES.index("days_since_lawsuit")
+    never = book_rows["days_since_lawsuit"].isna().to_numpy()
+    assert np.allclose(pooled.sum(axis=1), raw.sum(axis=1) - np.where(never, raw[:, since], 0))
+    long = book_explainer.top_reasons_frame(book_rows)
+    parsed = book_explainer.top_reasons(book_rows)
+    assert long["feature"].tolist() == [r["feature"] for row in parsed for r in row]
+    assert long["text"].tolist() == [r["text"] for row in parsed for r in row]
+
+
+def test_a_short_repayment_history_is_one_reason_for_the_shortest_window_it_misses():
+    names = [
+        "days_past_due_max_6m",
+        "payment_ratio_6m",
+        "days_past_due_max_12m",
+        "payment_ratio_12m",
+        "days_past_due_current",
+    ]
+    X = pd.DataFrame(
+        {
+            "days_past_due_max_6m": [NAN, 5.0, 0.0],
+            "payment_ratio_6m": [NAN, 0.9, NAN],  # row 2: nothing was due
+            "days_past_due_max_12m": [NAN, NAN, 0.0],
+            "payment_ratio_12m": [NAN, NAN, 0.9],
+            "days_past_due_current": [0.0, 0.0, 0.0],
+        }
+    )
+    contrib = np.column_stack([np.full((3, 5), 0.1), np.zeros(3)])
+    explainer = ReasonExplainer(
+        FixedBooster(contrib), names, reason_text, k=5, rules=reason_rules(names)
+    )
+    four, nine, due = explainer.top_reasons(X)
+    assert [(r["feature"], round(r["contribution"], 6)) for r in four] == [
+        ("repayments_6m", 0.4),
+        ("days_past_due_current", 0.1),
+    ]
+    assert "Repayment record incomplete over the last 6 closed months" in four[0]["text"]
+    assert by_feature(nine)["repayments_12m"]["contribution"] == pytest.approx(0.2)
+    assert by_feature(due)["payment_ratio_6m"]["text"].endswith(": missing")
+
+
+def test_scorecard_reasons_follow_the_same_rules():
+    from models.scorecard import WOEScorecard
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    segment = rng.choice(["retail", "sme", "corporate"], n, p=[0.6, 0.3, 0.1])
+    company = segment != "retail"
+    filed = company & (rng.random(n) < 0.85)
+    leverage = np.where(filed, rng.uniform(0.2, 1.0, n), NAN)
+    dpd = rng.poisson(1.0, n) * 10.0
+    logit = -2.5 + 0.04 * dpd + np.where(filed, 2 * (leverage - 0.6), 0.8 * company)
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    X = pd.DataFrame(
+        {
+            "segment": pd.Categorical(segment, categories=SEGMENTS),
+            "leverage": leverage,
+            "days_past_due_max_12m": dpd,
+        }
+    )
+    card = WOEScorecard().fit(X, y)
+    assert "leverage" in card.features_
+    reasons = ScorecardReasons(card, reason_text, k=5, rules=reason_rules(card.features_))
+    rows = reasons.top_reasons(X)
+    for i, row in enumerate(rows):
+        features = {r["feature"] for r in row}
+        assert all(r["value"] is not None or r["feature"] == "statement" for r in row)
+        if segment[i] == "retail":
+            assert not features & {"leverage", "statement"}
+        elif not filed[i]:
+            assert "leverage" not in features
+    no_statement = [r for i, row in enumerate(rows) if company[i] and not filed[i] for r in row]
+    assert any(r["feature"] == "statement" for r in no_statement)
+    lost = reasons.contributions(X)
+    assert np.allclose(reasons.reason_contributions(X).sum(axis=1), lost.sum(axis=1))
+
+
+def test_the_scorer_trained_on_snapshots_gives_no_reason_a_customer_cannot_have():
+    """train_from_snapshots hands the catalog's rules to the scorer: retail customers get no
+    statement reasons, companies without a statement one pooled reason, whatever the model."""
+    from models.training import train_from_snapshots
+
+    rng = np.random.default_rng(11)
+    n = 2400
+    segment = rng.choice(["retail", "sme", "corporate"], n, p=[0.6, 0.3, 0.1])
+    filed = (segment != "retail") & (rng.random(n) < 0.8)
+    leverage = np.where(filed, rng.uniform(0.2, 1.0, n), NAN)
+    dpd = rng.poisson(1.0, n) * 10.0
+    logit = -2.5 + 0.04 * dpd + np.where(filed, 2.5 * (leverage - 0.6), 0.3)
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(float)
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"C{i:05d}" for i in range(n)],
+            "as_of": pd.date_range("2021-01-01", periods=6, freq="QS")[rng.integers(0, 6, n)],
+            "segment": pd.Categorical(segment, categories=SEGMENTS),
+            "leverage": leverage,
+            "statement_age_days": np.where(filed, rng.uniform(60, 400, n), NAN),
+            "days_past_due_max_12m": dpd,
+            "default_flag": y,
+        }
+    )
+    result = train_from_snapshots(frame, n_estimators=40)
+    scorer = result.scorer
+    # the same rules whichever candidate is champion: LightGBM, the scorecard or their blend
+    scorer.booster_model = result.lgbm_model.booster_.model_to_string()
+    scorer.scorecard = result.scorecard_model
+    statement = {"leverage", "statement_age_days", "statement"}
+    for weight in (1.0, 0.5, 0.0):
+        scorer.lightgbm_weight, scorer._runtime = weight, None
+        reasons = [json.loads(r) for r in scorer.score_frame(frame)["reasons"]]
+        retail = [
+            r["feature"] for i, row in enumerate(reasons) if segment[i] == "retail" for r in row
+        ]
+        assert retail and not statement & set(retail), weight
+        unfiled = [
+            r
+            for i, row in enumerate(reasons)
+            if segment[i] != "retail" and not filed[i]
+            for r in row
+        ]
+        assert {r["feature"] for r in unfiled} & statement == {"statement"}, weight
+        assert all(
+            r["value"] is not None for row in reasons for r in row if r["feature"] != "statement"
+        ), weight

@@ -5,7 +5,7 @@ import pytest
 import shap
 from sklearn.metrics import roc_auc_score
 
-from models.lgbm import LGBMPDClassifier, average_boosters, tune
+from models.lgbm import CV_FOLDS, LGBMPDClassifier, average_boosters, tune
 
 TINY = {"objective": "binary", "num_leaves": 4, "bagging_fraction": 0.7, "bagging_freq": 1}
 FAST = {"n_estimators": 40, "early_stopping_rounds": 10, "min_child_samples": 10}
@@ -35,7 +35,7 @@ def test_fit_predicts_probabilities_and_keeps_what_it_learned(data):
     assert np.allclose(proba.sum(axis=1), 1.0)
     assert model.feature_names_ == ["utilisation", "noise", "segment"]
     assert model.categorical_features_ == ["segment"]
-    assert len(model.fold_iterations_) == 5
+    assert len(model.fold_iterations_) == CV_FOLDS
     assert all(1 <= n <= 40 for n in model.fold_iterations_)
     assert model.best_iteration_ == sum(model.fold_iterations_)  # all fold trees, averaged
     logit = model.decision_function(X)
@@ -77,7 +77,7 @@ def test_cross_fit_keeps_out_of_fold_scores(data):
     oof_auc = roc_auc_score(y, model.oof_raw_)
     in_sample_auc = roc_auc_score(y, model.decision_function(X))
     assert 0.7 < oof_auc < in_sample_auc  # honest out-of-fold, optimistic in-sample
-    assert set(model.evals_result_) == {f"fold{k}" for k in range(5)}
+    assert set(model.evals_result_) == {f"fold{k}" for k in range(CV_FOLDS)}
     with pytest.raises(ValueError, match="cv_folds"):
         LGBMPDClassifier(**FAST, cv_folds=1).fit(X, y)
 
@@ -85,9 +85,9 @@ def test_cross_fit_keeps_out_of_fold_scores(data):
 def test_rare_defaults_mean_fewer_folds_and_too_few_a_clear_error(data):
     X, y = data
     rare = np.zeros_like(y)
-    rare[np.flatnonzero(y)[:3]] = 1  # three defaults: three folds
-    assert len(LGBMPDClassifier(**FAST).fit(X, rare).fold_iterations_) == 3
-    rare[np.flatnonzero(rare)[:2]] = 0
+    rare[np.flatnonzero(y)[:2]] = 1  # two defaults: two folds
+    assert len(LGBMPDClassifier(**FAST).fit(X, rare).fold_iterations_) == 2 < CV_FOLDS
+    rare[np.flatnonzero(rare)[:1]] = 0
     with pytest.raises(ValueError, match="at least 2 defaults"):
         LGBMPDClassifier(**FAST).fit(X, rare)
 

@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.prepare import TablePreparer
 from models.scaling import factor_offset
-from models.scorecard import WOEScorecard, cart_prebins
+from models.scorecard import WOEScorecard, cart_prebins, scorecard_matrix
 
 
 @pytest.fixture(scope="module")
@@ -199,3 +200,57 @@ def test_scorecard_with_own_prebins_equals_optbinnings_own_cart(data, card, monk
     theirs = WOEScorecard().fit(X, y)  # no user splits: optbinning's sklearn tree pre-bins
     pd.testing.assert_frame_equal(card.scorecard_table_, theirs.scorecard_table_)
     np.testing.assert_array_equal(card.decision_function(X), theirs.decision_function(X))
+
+
+def test_contributions_sum_to_the_log_odds_and_centre_on_the_training_rows(data, card):
+    X, _ = data
+    with_bias = card.contributions(X, with_bias=True)
+    assert with_bias.shape == (len(X), len(card.features_) + 1)
+    np.testing.assert_allclose(with_bias.sum(axis=1), card.decision_function(X), atol=1e-10)
+    np.testing.assert_allclose(card.contributions(X).mean(axis=0), 0.0, atol=1e-10)
+    np.testing.assert_array_equal(card.contributions(X), with_bias[:, :-1])
+
+
+def test_the_scorecard_reads_codes_put_back_from_the_prepared_rows():
+    """Codes come back from the `_special` column (two codes and missing values) or, where the
+    preparer keeps none (one code, never missing), from the missing values themselves."""
+    rng = np.random.default_rng(2)
+    n = 2000
+    late = rng.poisson(0.5, n).astype(float)
+    late[rng.random(n) < 0.02] = 96.0
+    late[rng.random(n) < 0.02] = 98.0
+    late[rng.random(n) < 0.05] = np.nan
+    months = rng.integers(0, 60, n).astype(float)
+    months[rng.random(n) < 0.2] = -1.0
+    raw = pd.DataFrame({"late": late, "months": months, "util": rng.uniform(size=n)})
+    preparer = TablePreparer().fit(raw)
+    assert preparer.specials_ == ["late"] and set(preparer.sentinels_) == {"late", "months"}
+    keeping = TablePreparer(sentinels_to_nan=False).fit(raw).transform(raw)
+    pd.testing.assert_frame_equal(scorecard_matrix(preparer, preparer.transform(raw)), keeping)
+
+
+def test_binnings_and_selection_are_optbinnings_binning_process(data, card):
+    """Each variable is binned as optbinning's BinningProcess bins it, and IVs and the features
+    kept are the ones its summary gives (the process itself also runs a quality analysis)."""
+    from optbinning import BinningProcess
+
+    X, y = data
+    inputs = card._binning_input(X, card.variables_)
+    process = BinningProcess(
+        card.variables_,
+        max_n_prebins=card.max_n_prebins,
+        min_prebin_size=card._min_prebin_size(),
+        min_bin_size=card.min_bin_size,
+        categorical_variables=card.categorical_ or None,
+        selection_criteria={"iv": {"min": card.min_iv}},
+        binning_fit_params=card._fit_params(inputs, y),
+    ).fit(inputs, y)
+    summary = process.summary().set_index("name")["iv"].astype(float)
+    pd.testing.assert_series_equal(
+        card.iv_, summary.sort_values(ascending=False), check_names=False
+    )
+    kept = [c for c in card.variables_ if card.iv_[c] >= card.min_iv]
+    assert kept == list(process.get_support(names=True))
+    for name in card.variables_:
+        ours, theirs = card.binnings_[name], process.get_binned_variable(name)
+        pd.testing.assert_frame_equal(ours.binning_table.build(), theirs.binning_table.build())

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from features.catalog import CATALOG, reason_text
+from models.lgbm import CV_FOLDS
 from models.scaling import score_from_pd
 from models.training import train_from_snapshots, train_model
 
@@ -126,8 +127,8 @@ def test_without_time_the_split_is_stratified(frame):
     assert res.params["split"] == "stratified"
     assert len(res.y_test) == 600  # 20 % of 3000
     assert abs(res.y_test.sum() - 0.2 * frame["default"].sum()) <= 1
-    assert res.params["cv_folds"] == 5  # LightGBM cross-fitted on the training rows
-    assert len(res.params["best_iteration"].split(",")) == 5
+    assert res.params["cv_folds"] == CV_FOLDS  # LightGBM cross-fitted on the training rows
+    assert len(res.params["best_iteration"].split(",")) == CV_FOLDS
 
 
 def test_age_is_held_monotone_and_cannot_be_flipped(frame):
@@ -214,7 +215,7 @@ def test_the_scorecard_bins_sentinel_codes_apart_from_missing_values(frame, resu
     """The champion's matrix blanks the 98 code of `late` to NaN; the scorecard gets what a
     preparer keeping codes gives (it decides itself which codes get bins of their own)."""
     from models.prepare import TablePreparer
-    from models.training import _scorecard_matrix
+    from models.scorecard import scorecard_matrix
 
     preparer = result.scorer.preparer
     assert preparer.sentinels_ == {"late": [98.0]}
@@ -224,7 +225,7 @@ def test_the_scorecard_bins_sentinel_codes_apart_from_missing_values(frame, resu
     keeping = TablePreparer(
         target="default", id="customer_id", time="as_of", sentinels_to_nan=False
     ).fit(frame)
-    matrix = _scorecard_matrix(preparer, frame, X, rows)
+    matrix = scorecard_matrix(preparer, X.iloc[rows])
     pd.testing.assert_frame_equal(matrix, keeping.transform(frame.iloc[rows]))
     assert (matrix["late"] == 98.0).sum() == (frame["late"].iloc[rows] == 98.0).sum() > 0
     assert "late_special" not in result.scorecard_model.variables_

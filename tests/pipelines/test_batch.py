@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
 import pipelines.store.runs as batch
+from models.master_scale import DEFAULT_PATH as SCALE_PATH
+from pipelines.decisions.early_warning import DEFAULT_PATH as RULES_PATH
 from pipelines.decisions.early_warning import evaluate_signals, load_rules, roll_up
+from pipelines.decisions.policy import DEFAULT_PATH as POLICY_PATH
 from pipelines.decisions.policy import decide, load_policy
 from pipelines.store import queries
 from pipelines.store.runs import write_scored_run
+from pipelines.store.trace import RunTrace, read_trace, snapshot_bytes, snapshot_frame
+from pipelines.usecases.scoring import DecisionConfig, policy_inputs
 
 REASONS = json.dumps(
     [{"feature": "days_past_due_current", "text": "late", "value": 45, "contribution": 0.7}]
@@ -37,7 +44,7 @@ def scored_frame(as_of="2024-06-01") -> pd.DataFrame:
 
 
 def outputs(scored):
-    rules = load_rules()
+    rules = load_rules(Path(__file__).with_name("engine_rules.yaml"))  # not the shipped ones
     decisions = decide(scored, load_policy())
     warnings = roll_up(evaluate_signals(scored, None, rules), rules, population=scored)
     return decisions, warnings
@@ -212,3 +219,68 @@ def test_several_dates_are_written_in_one_transaction(engine, monkeypatch):
         batch.write_scored_runs(engine, dates, "creditrisk-pd", "3", "runner")
     assert queries.list_runs(engine, current_only=False).empty
     assert queries.read_warnings(engine, status=None).empty
+
+
+def traced(scored: pd.DataFrame) -> batch.ScoredDate:
+    """A scored date with its decision inputs and trace (the shipped configs, this snapshot)."""
+    decisions, warnings = outputs(scored)
+    decisions = decisions.assign(inputs=policy_inputs(scored))
+    trace = RunTrace(DecisionConfig.load().texts, snapshot_bytes(scored), len(scored))
+    return batch.ScoredDate(scored["as_of"][0].date(), scored, decisions, warnings, trace)
+
+
+def count(engine, table: str) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.text(f"select count(*) from {table}")).scalar()
+
+
+def test_a_run_records_the_config_texts_and_snapshot_it_used_once_per_hash(engine):
+    def write(as_of: str) -> batch.RunWritten:
+        (run,) = batch.write_scored_runs(engine, [traced(scored_frame(as_of))], "m", "3", "r")
+        return run
+
+    first, second = write("2024-03-01"), write("2024-06-01")
+    files = {
+        "credit_policy": ("policy_sha256", POLICY_PATH),
+        "warning_rules": ("rules_sha256", RULES_PATH),
+        "master_scale": ("scale_sha256", SCALE_PATH),
+    }
+    trace = read_trace(engine, second.run_id)
+    for kind, (column, path) in files.items():
+        assert trace.configs[kind] == path.read_text()
+        assert trace.hashes[column] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert count(engine, "decision_configs") == 3  # two runs, the same three texts
+    assert count(engine, "scored_snapshots") == 2
+    pd.testing.assert_frame_equal(snapshot_frame(trace.snapshot), scored_frame("2024-06-01"))
+    assert trace.hashes["snapshot_sha256"] == hashlib.sha256(trace.snapshot).hexdigest()
+    assert (
+        read_trace(engine, first.run_id).hashes["snapshot_sha256"]
+        != trace.hashes["snapshot_sha256"]
+    )
+    assert read_trace(engine, write("2024-06-01").run_id).hashes == trace.hashes
+    assert count(engine, "scored_snapshots") == 2
+
+
+def test_each_decision_keeps_the_inputs_the_policy_read(engine):
+    (run,) = batch.write_scored_runs(engine, [traced(scored_frame())], "creditrisk-pd", "3", "r")
+    stored = queries.read_decisions(engine, run.run_id).sort_values("customer_id")
+    inputs = [json.loads(v) for v in stored["inputs"]]
+    assert inputs == [
+        {"grade": "R1", "revenue_latest": 1e6, "credit_limit_latest": 1e5},
+        {"grade": "R6", "revenue_latest": 2e6, "credit_limit_latest": 1e5},
+        {"grade": "R8", "revenue_latest": None, "credit_limit_latest": 5e4},
+    ]
+    # what the policy decides from the stored inputs alone is the stored decision
+    again = decide(pd.DataFrame(inputs).assign(customer_id=stored["customer_id"].tolist()),
+                   load_policy())  # fmt: skip
+    assert again["recommended_limit"].tolist() == stored["recommended_limit"].tolist()
+
+
+def test_a_discarded_run_takes_its_snapshot_unless_another_run_scored_it(engine):
+    kept = batch.write_scored_runs(engine, [traced(scored_frame())], "creditrisk-pd", "3", "r")
+    for job, as_of in (("job-3", "2024-06-01"), ("job-4", "2024-09-01")):
+        batch.write_scored_runs(engine, [traced(scored_frame(as_of))], "creditrisk-pd", "4", "r",
+                                job_id=job, publish=False)  # fmt: skip
+        batch.discard_runs(engine, job)
+    assert count(engine, "scored_snapshots") == 1
+    assert read_trace(engine, kept[0].run_id).snapshot is not None

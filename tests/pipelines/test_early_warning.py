@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ from pipelines.decisions.early_warning import (
     roll_up,
 )
 
-RULES = load_rules()
+RULES = load_rules(Path(__file__).with_name("engine_rules.yaml"))  # pinned, not the shipped
 AS_OF = pd.Timestamp("2024-06-01")
 
 

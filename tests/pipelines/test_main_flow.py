@@ -98,3 +98,21 @@ def test_rescoring_the_same_date_replaces_the_run(finished):
     assert rerun.run_id not in before_runs["id"].tolist()
     assert len(after_warnings) == len(before_warnings)
     engine.dispose()
+
+
+def test_the_job_backtests_its_warning_levels_out_of_time(finished, capsys, monkeypatch):
+    from pipelines.cli.render import console
+    from pipelines.cli.run import print_backtest
+    from pipelines.decisions.backtest import Backtest
+
+    _, state = finished
+    result = state.result().warning_backtest
+    assert isinstance(result, Backtest), result
+    assert result.rows > 0 and result.defaults > 0
+    assert list(result.levels.index) == ["green", "watch", "amber", "red"]
+    assert result.levels["share"].sum() == pytest.approx(1.0)
+    monkeypatch.setattr(console, "width", 250)
+    print_backtest(result, "creditrisk-pd v1")
+    printed = capsys.readouterr().out
+    assert "Warning levels, backtest with creditrisk-pd v1" in printed
+    assert "next quarter's defaulters at amber or red" in printed

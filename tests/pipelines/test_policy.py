@@ -139,6 +139,58 @@ def test_cli_policy_check_reports_the_line(tmp_path):
     result = CliRunner().invoke(app, ["policy", "check", str(bad)], terminal_width=200)
     assert result.exit_code == 2
     assert "unknown condition 'guarantor'" in result.output
-    assert "bad.yaml:24: rules.2.conditions.0" in result.output
+    line = DEFAULT_PATH.read_text().splitlines().index("    conditions: [guarantee]") + 1
+    assert f"bad.yaml:{line}: rules.2.conditions.0" in result.output
     good = CliRunner().invoke(app, ["policy", "check", str(DEFAULT_PATH)])
     assert good.exit_code == 0 and "valid" in good.output
+
+
+def test_rounding_never_turns_a_performing_limit_into_zero():
+    """Step 1000: 800 stays 800 (not 0, not 1000 above the rule), 2500 rounds down to 2000."""
+    policy = parse_policy("round_limit_to: 1000\n" + GOOD.replace("cap: 1000", "cap: 5000"), GRADES)
+    scored = pd.DataFrame(
+        {
+            "customer_id": ["small", "mid", "exact", "default"],
+            "grade": ["R2", "R1", "R1", "D"],
+            "revenue_latest": [np.nan, np.nan, 6000.0, 5000.0],
+            "credit_limit_latest": [400.0, 1250.0, np.nan, 100.0],
+        }
+    )
+    out = decide(scored, policy)
+    assert out["recommended_limit"].tolist() == [800.0, 2000.0, 3000.0, 0.0]
+    assert out["binding_rule"].tolist() == [
+        "current_limit_multiple",
+        "current_limit_multiple",
+        "revenue_multiple",
+        "cap",
+    ]
+
+
+def test_a_zero_limit_in_a_performing_grade_comes_from_an_input_of_zero_and_says_so():
+    policy = parse_policy("round_limit_to: 1000\n" + GOOD, GRADES)
+    scored = pd.DataFrame(
+        {
+            "customer_id": ["no revenue", "no limit"],
+            "grade": ["R1", "R1"],
+            "revenue_latest": [0.0, np.nan],
+            "credit_limit_latest": [1000.0, 0.0],
+        }
+    )
+    out = decide(scored, policy)
+    assert out["recommended_limit"].tolist() == [0.0, 0.0]
+    assert out["binding_rule"].tolist() == ["revenue_multiple", "current_limit_multiple"]
+
+
+def test_rounded_limits_are_steps_or_kept_below_one_and_never_above_the_rule():
+    from pipelines.decisions.policy import round_limit
+
+    rng = np.random.default_rng(4)
+    computed = np.concatenate([[0.0, 999.99, 1000.0], rng.uniform(0, 10_000, 500)])
+    rounded = round_limit(computed, 1000.0)
+    assert (rounded <= computed + 1e-6).all()
+    assert ((rounded > 0) == (computed > 0)).all()
+    steps = computed >= 1000
+    assert np.allclose(rounded[steps] % 1000, 0)
+    assert (computed[steps] - rounded[steps] < 1000).all()
+    assert np.array_equal(rounded[~steps], computed[~steps])
+    assert np.array_equal(round_limit(computed, 0), computed)

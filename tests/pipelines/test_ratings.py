@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 
 from pipelines.decisions.ratings import migration, watchlist
-from pipelines.store.queries import read_watchlist, run_migration
+from pipelines.store.queries import read_warnings, read_watchlist, run_migration
 from pipelines.store.runs import write_scored_run
 
 
@@ -84,4 +84,34 @@ def test_stored_runs_migration_and_watchlist(engine):
     assert listed[["customer_id", "level", "grade"]].values.tolist() == [
         ["A", "red", "R4"],
         ["B", "amber", "R8"],
+    ]
+
+
+def test_migration_counts_defaults_but_not_customers_already_in_default():
+    before = grades({"A": "D", "B": "R5", "C": "R2"})
+    after = grades({"A": "D", "B": "D", "C": "R2"})
+    result = migration(before, after)
+    assert (result.n, result.n_excluded) == (2, 1)
+    assert result.counts.loc["R5", "D"] == 1 and result.counts.loc["D"].sum() == 0
+    assert (result.downgrade_share, result.stable_share) == (0.5, 0.5)
+
+
+def test_a_customer_in_default_leaves_the_watch_list_for_collections(engine):
+    def run(as_of, grade, level, signals):
+        scored = pd.DataFrame(
+            {"customer_id": ["A"], "pd": [0.3], "score": [560], "grade": [grade], "reasons": ["[]"]}
+        )
+        warnings = pd.DataFrame(
+            {"customer_id": ["A"], "level": [level], "signals": [signals], "evidence": ["{}"],
+             "measures": ["[]"]}
+        )  # fmt: skip
+        write_scored_run(engine, scored, None, warnings, "m", "1", as_of, "runner")
+
+    run("2024-05-01", "R8", "red", "new_delinquency_30")
+    assert read_watchlist(engine)["customer_id"].tolist() == ["A"]
+    run("2024-06-01", "D", "defaulted", "in_default")
+    assert read_watchlist(engine).empty
+    defaulted = read_warnings(engine, status=("defaulted",))
+    assert defaulted[["customer_id", "level", "latest_level"]].values.tolist() == [
+        ["A", "red", "defaulted"]
     ]

@@ -3,37 +3,50 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from pipelines.errors import Conflict
 from pipelines.store import queries, upgrade
-from pipelines.store.lifecycle import acknowledge, events_of, resolve, sync_warnings
+from pipelines.store.lifecycle import (
+    TransitionError,
+    acknowledge,
+    events_of,
+    observations_of,
+    resolve,
+    sync_warnings,
+)
 from pipelines.store.runs import write_scored_run
 from pipelines.store.tables import EarlyWarning
+from pipelines.store.testing import StoreUnavailable, temporary_store
+from pipelines.usecases.reproduce import reproduce_run
+from tests.pipelines.conftest import BACKENDS
 
 
 def test_migrations_create_every_table_and_are_idempotent(engine):
     upgrade(engine)
     names = set(sa.inspect(engine).get_table_names())
     assert {"score_runs", "scores", "policy_decisions", "overrides", "warnings",
-            "warning_events", "audit_log", "alembic_version"} <= names  # fmt: skip
+            "warning_events", "audit_log", "alembic_version", "warning_observations",
+            "decision_configs", "scored_snapshots"} <= names  # fmt: skip
 
 
 def day(d: int) -> dt.date:
     return dt.date(2024, d, 1)
 
 
-def warn(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
-    """(customer, level, signals) -> a roll_up-like frame."""
+def warn(rows: list[tuple]) -> pd.DataFrame:
+    """(customer, level, signals[, evidence JSON]) -> a roll_up-like frame."""
     return pd.DataFrame(
         {
             "customer_id": [r[0] for r in rows],
             "level": [r[1] for r in rows],
             "signals": [r[2] for r in rows],
-            "evidence": ["{}"] * len(rows),
+            "evidence": [r[3] if len(r) > 3 else "{}" for r in rows],
             "measures": ["[]"] * len(rows),
         }
     )
@@ -155,3 +168,108 @@ def test_override_needs_user_and_reason_and_is_recorded(engine):
     audit = queries.read_audit(engine, action="override")
     assert audit["what"].tolist() == [f"override:{out['id']}"]
     assert audit["details"][0]["reason"] == "strong guarantor"
+
+
+LAWSUIT = '{"legal_action": {"lawsuits_12m": 1.0}}'
+FULL = '{"utilisation_high": {"utilisation_latest": 0.95}}'
+FULLER = '{"utilisation_high": {"utilisation_latest": 0.99}}'
+
+
+def test_a_held_warning_carries_the_latest_run_signals_and_values(engine):
+    sync(engine, [("A", "amber", "legal_action", LAWSUIT)], day(3))
+    sync(engine, [("A", "watch", "utilisation_high", FULL)], day(4))
+    (row,) = queries.read_warnings(engine).to_dict("records")
+    assert (row["level"], row["latest_level"], row["last_as_of"]) == ("amber", "watch", day(4))
+    assert (row["signals"], json.loads(row["evidence"])) == ("utilisation_high", json.loads(FULL))
+    assert row["dedupe_key"] == "A|watch|utilisation_high"
+
+
+def test_each_run_records_what_it_found_for_each_active_warning(engine):
+    sync(engine, [("A", "amber", "legal_action", LAWSUIT), ("B", "watch", "utilisation_high")],
+         day(3))  # fmt: skip
+    sync(engine, [("A", "watch", "utilisation_high", FULL)], day(4))
+    sync(engine, [("A", "watch", "utilisation_high", FULLER)], day(5))
+    sync(engine, [("A", "watch", "utilisation_high", FULLER)], day(5))  # a rerun: another run
+    sync(engine, [], day(2))  # older data: not an observation of these warnings
+    sync(engine, [], day(6))
+    wid = int(queries.read_warnings(engine, status=None, customer_id="A")["id"][0])
+    runs = observations_of(engine, wid)
+    seen = [(r.as_of, r.action, r.level, r.warning_level, r.signals, json.loads(r.evidence))
+            for r in runs.itertuples()]  # fmt: skip
+    assert seen == [
+        (day(3), "opened", "amber", "amber", "legal_action", json.loads(LAWSUIT)),
+        (day(4), "held", "watch", "amber", "utilisation_high", json.loads(FULL)),
+        (day(5), "held", "watch", "amber", "utilisation_high", json.loads(FULLER)),
+        (day(5), "held", "watch", "amber", "utilisation_high", json.loads(FULLER)),
+        (day(6), "cleared", "green", "amber", "", {}),
+    ]
+    assert runs["run_id"].tolist() == [1] * 5
+    b = int(queries.read_warnings(engine, status=None, customer_id="B")["id"][0])
+    assert observations_of(engine, b)["action"].tolist() == ["opened", "cleared"]
+
+
+DEFAULTED = '{"in_default": {"defaulted_on": "2024-04-01"}}'
+
+
+def test_a_customer_in_default_closes_its_warning_to_escalation(engine):
+    sync(engine, [("A", "amber", "legal_action", LAWSUIT)], day(3))
+    wid = int(queries.read_warnings(engine)["id"][0])
+    counts = sync(engine, [("A", "defaulted", "in_default", DEFAULTED),
+                           ("B", "defaulted", "in_default", DEFAULTED)], day(4))  # fmt: skip
+    assert (counts["defaulted"], counts["opened"]) == (1, 0)  # B had no warning: none opened
+    assert active(engine) == {}
+    (row,) = queries.read_warnings(engine, status=("defaulted",)).to_dict("records")
+    assert (row["id"], row["level"], row["latest_level"]) == (wid, "amber", "defaulted")
+    assert (row["signals"], row["last_as_of"]) == ("in_default", day(4))
+    assert json.loads(row["measures"]) == ["hand_to_collections"]
+    sync(engine, [("A", "red", "legal_action,pd_jump")], day(5))  # no escalation, no new one
+    sync(engine, [], day(6))  # nor clearing
+    assert queries.read_warnings(engine, status=None)[["id", "status"]].values.tolist() == [
+        [wid, "defaulted"]
+    ]
+    assert observations_of(engine, wid)["action"].tolist() == ["opened", "defaulted"]
+    assert events_of(engine, wid)["event"].tolist() == ["opened", "defaulted"]
+    with pytest.raises(TransitionError, match=r"warning \d+ is defaulted; only open"):
+        acknowledge(engine, wid, "ann", "called")
+    resolve(engine, wid, "bob", "written off by collections")
+    assert sync(engine, [("A", "defaulted", "in_default", DEFAULTED)], day(7))["opened"] == 0
+    assert queries.open_warnings_by_level(engine) == {"watch": 0, "amber": 0, "red": 0}
+
+
+@pytest.fixture(params=BACKENDS)
+def bare(request, tmp_path):
+    """An empty store of either backend with no migration applied."""
+    try:
+        with temporary_store(request.param, tmp_path, migrate=False) as engine:
+            yield engine
+    except StoreUnavailable as exc:
+        pytest.skip(f"{exc}; start it or set CREDITRISK_TEST_POSTGRES_URL")
+
+
+def test_a_0002_store_upgrades_to_traced_runs_keeping_what_it_holds(bare):
+    upgrade(bare, "0002")
+    with bare.begin() as conn:
+        conn.execute(sa.text(
+            "insert into score_runs (as_of, model_name, model_version, started_at, status, "
+            "n_customers, created_by) values ('2024-03-01', 'm', '1', '2024-03-02', "
+            "'succeeded', 1, 'runner')"
+        ))  # fmt: skip
+        old = conn.execute(sa.text("select id from score_runs")).scalar_one()
+        conn.execute(sa.text(
+            "insert into policy_decisions values (:r, 'A', 2000, 60, 'none', 'automatic', 'cap')"
+        ), {"r": old})  # fmt: skip
+    upgrade(bare)
+    with bare.connect() as conn:
+        assert conn.execute(sa.text("select version_num from alembic_version")).scalar() == "0003"
+    assert queries.read_decisions(bare, old)[["customer_id", "inputs"]].values.tolist() == [
+        ["A", None]
+    ]
+    assert queries.list_runs(bare)["snapshot_sha256"].isna().all()
+    scored = pd.DataFrame({"customer_id": ["A"], "pd": [0.01], "score": [700], "grade": ["R4"],
+                           "reasons": ["[]"]})  # fmt: skip
+    new = write_scored_run(bare, scored, None, warn([("A", "red", "legal_action")]), "m", "1",
+                           day(6), "runner")  # fmt: skip
+    wid = int(queries.read_warnings(bare)["id"][0])
+    assert observations_of(bare, wid)["run_id"].tolist() == [new.run_id]
+    with pytest.raises(Conflict, match="before runs recorded their configuration"):
+        reproduce_run(bare, "sqlite:///unused.db", old)

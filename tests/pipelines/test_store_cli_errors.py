@@ -180,12 +180,14 @@ def test_a_postgres_database_without_a_store_is_not_found_and_left_empty(cli):
 
 READERS = [
     ("warnings", "list"),
+    ("warnings", "show", "1"),
     ("warnings", "ack", "1", "-u", "ann", "-n", "called"),
     ("warnings", "resolve", "1", "-u", "ann", "-n", "paid"),
     ("policy", "override", "A", "--limit", "5000", "-u", "ann", "-r", "guarantor"),
     ("ratings", "migration"),
     ("ratings", "watchlist"),
     ("ratings", "runs"),
+    ("decisions", "reproduce", "1"),
 ]
 
 
@@ -203,6 +205,25 @@ def test_the_run_summary_reads_the_store_without_creating_one(tmp_path, store, c
         review.warning_counts(f"sqlite:///{missing}")
     assert not missing.parent.exists()
     assert review.warning_counts(results_url(cli.home)) == {"watch": 1, "amber": 1, "red": 0}
+
+
+def test_a_warning_shows_its_history_of_runs(store, cli):
+    shown = cli("warnings", "show", str(store["warnings"][0]), timeout=QUICK)
+    assert shown.returncode == 0, shown.stderr
+    assert "customer A, level amber" in shown.stdout
+    history = [line for line in shown.stdout.splitlines() if "utilisation_high" in line]
+    assert [line.split()[1] for line in history if line.split()[1][:4] == "2024"] == [
+        "2024-03-01", "2024-06-01"
+    ]  # fmt: skip
+    missing = cli("warnings", "show", "999", timeout=QUICK)
+    assert_clean_error(missing, 2, "'WARNING_ID'", "no warning with id 999")
+
+
+def test_a_run_before_traced_runs_or_missing_cannot_be_reproduced(store, cli):
+    missing = cli("decisions", "reproduce", "999", timeout=QUICK)
+    assert_clean_error(missing, 2, "'RUN_ID'", "no scoring run with id 999")
+    untraced = cli("decisions", "reproduce", str(store["runs"][0]), timeout=QUICK)
+    assert_clean_error(untraced, 2, "before runs recorded their configuration and snapshot")
 
 
 # --- a read-only CREDITRISK_HOME ----------------------------------------------------------------
