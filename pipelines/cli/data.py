@@ -120,9 +120,17 @@ def generate(
         "--out",
         help="Folder for the Parquet files [default: $CREDITRISK_HOME/book, .creditrisk/book].",
     ),
+    truth: bool = typer.Option(
+        True,
+        "--truth/--no-truth",
+        help="Also write each customer's true 12-month PD at each quarter (in truth/, never a "
+        "feature; for benchmarks). --no-truth saves its simulation on very large books.",
+    ),
 ) -> None:
     folder = out or get_settings().book_dir
-    request = GenerateRequest(customers=customers, months=months, start=start, seed=seed)
+    request = GenerateRequest(
+        customers=customers, months=months, start=start, seed=seed, truth=truth
+    )
     with bar(f"Simulating {customers:,} customers", None) as progress:
         task = progress.task_ids[0]
         tables = generate_book(

@@ -215,3 +215,19 @@ def test_features_without_validation_refuses_an_untyped_csv_book(cli, tmp_path):
     book = write_csv_book(tmp_path / "book")
     result = cli("features", "--data", str(book), "--no-validate", "--as-of", "2021-02-01")
     assert_clean_error(result, 2, "customers", "onboarded_on", "Drop --no-validate")
+
+
+def test_generate_writes_the_truth_beside_the_book_unless_told_not_to(cli, tmp_path):
+    from features.io import read_truth
+
+    args = ("generate", "--customers", "200", "--months", "30")
+    with_truth = cli(*args, "--out", str(tmp_path / "with"))
+    without = cli(*args, "--no-truth", "--out", str(tmp_path / "without"))
+    assert with_truth.returncode == 0 and without.returncode == 0, without.stderr
+    assert not read_truth(tmp_path / "with").empty
+    assert not (tmp_path / "without" / "truth").exists()
+    for table in ("customers", "repayments", "financial_statements"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / "with" / f"{table}.parquet"),
+            pd.read_parquet(tmp_path / "without" / f"{table}.parquet"),
+        )
