@@ -50,6 +50,9 @@ class Settings(BaseSettings):
         12, ge=1, le=120, description="a whole number of months from 1 to 120"
     )
     model_name: str = "creditrisk-pd"
+    dask_address: str | None = Field(
+        None, description="a Dask scheduler address such as tcp://10.0.0.5:8786"
+    )
 
     @property
     def book_dir(self) -> Path:

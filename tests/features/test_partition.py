@@ -8,6 +8,7 @@ import pytest
 from features.build import book_context, build_features
 from features.labels import observed_until
 from features.market import RATE
+from features.partition import partition_tables
 from features.snapshots import ID, build_snapshot
 from features.synthetic import generate_book
 
@@ -21,18 +22,6 @@ def book() -> dict[str, pd.DataFrame]:
     return tables | {"customers": tables["customers"].astype(text)}
 
 
-def partitions(tables: dict[str, pd.DataFrame], k: int) -> list[dict[str, pd.DataFrame]]:
-    ids = tables["customers"]["customer_id"]
-    groups = pd.util.hash_array(ids.to_numpy(dtype=object)) % k
-    parts = []
-    for g in range(k):
-        members = set(ids[groups == g])
-        parts.append(
-            {n: df[df["customer_id"].isin(members).to_numpy()] for n, df in tables.items()}
-        )
-    return parts
-
-
 def by_customer(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(ID).reset_index(drop=True)
 
@@ -42,13 +31,15 @@ def test_partitioned_snapshot_equals_whole(book, k):
     whole = build_snapshot(book, AS_OF)
     context = book_context(book, AS_OF)
     until = observed_until(book)
-    parts = [build_snapshot(p, AS_OF, context=context, observed=until) for p in partitions(book, k)]
+    parts = [
+        build_snapshot(p, AS_OF, context=context, observed=until) for p in partition_tables(book, k)
+    ]
     pd.testing.assert_frame_equal(by_customer(pd.concat(parts)), by_customer(whole))
     assert whole["default_flag"].notna().all()
 
 
 def test_without_the_whole_book_context_the_market_feature_differs(book):
     whole = by_customer(build_features(book, AS_OF))
-    local = by_customer(pd.concat(build_features(p, AS_OF) for p in partitions(book, 5)))
+    local = by_customer(pd.concat(build_features(p, AS_OF) for p in partition_tables(book, 5)))
     assert not local[RATE].equals(whole[RATE])
     pd.testing.assert_series_equal(local["leverage"], whole["leverage"])
