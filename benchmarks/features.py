@@ -5,16 +5,28 @@ as one DuckDB SQL query over the same Parquet files, in one run.
 
 Prints the median of --repeats runs, rows per second, peak RSS per phase (VmHWM, reset between
 phases), the ratio ours / DuckDB and whether both give the same repayment features.
+
+    .venv/bin/python benchmarks/features.py --partitioned --months 24 [--dask-address local]
+
+The partitioned path at --sizes customers: the book generated and written in chunks of --chunk
+customers (one part folder each, cached under benchmarks/.data/), then the features built part
+by part with the whole book's context and written per part. Each size's generation and build
+run in a fresh process (peak RSS: its VmHWM, plus the Dask workers'); prints the time per phase,
+rows per second and the scaling exponent log(t_last / t_first) / log(n_last / n_first).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import multiprocessing
 import os
+import shutil
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -23,9 +35,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from features.build import build_features
+from features.build import book_context, build_features
 from features.catalog import DPD_THRESHOLDS, UTILISATION_SPIKE, WINDOWS
-from features.io import read_book, write_book
+from features.io import book_parts, read_book, read_context_tables, write_book, write_book_part
+from features.partition import build_partitioned, chunk_ranges
 from features.repayment import SPAN, last_closed_month, repayment_features
 
 DATA = Path(__file__).resolve().parent / ".data"
@@ -65,8 +78,10 @@ def as_of_for(months: int) -> pd.Timestamp:
     return pd.Timestamp(START) + pd.DateOffset(months=months)
 
 
-def duckdb_sql(folder: Path, as_of: pd.Timestamp) -> str:
-    """The repayment features as one SQL query (same definitions as features.repayment)."""
+def duckdb_sql(folder: Path, as_of: pd.Timestamp, source: str | None = None) -> str:
+    """The repayment features as one SQL query (same definitions as features.repayment), over
+    ``folder``'s repayments file or the Parquet files ``source`` names (a glob)."""
+    source = source or str(folder / "repayments.parquet")
     last = last_closed_month(as_of)
     first_day = (pd.Timestamp(as_of) - pd.DateOffset(months=SPAN)).strftime("%Y-%m-%d")
     last_day = (pd.Timestamp(as_of) - pd.DateOffset(months=1)).strftime("%Y-%m-%d")
@@ -108,7 +123,7 @@ WITH r AS (
          balance::DOUBLE AS balance, amount_due::DOUBLE AS amount_due,
          amount_paid::DOUBLE AS amount_paid,
          CASE WHEN credit_limit > 0 THEN balance::DOUBLE / credit_limit END AS util
-  FROM read_parquet('{folder / "repayments.parquet"}')
+  FROM read_parquet('{source}')
   WHERE month >= DATE '{first_day}' AND month <= DATE '{last_day}'
 ), d AS (
   SELECT *,
@@ -130,10 +145,12 @@ def ours_repayment(folder: Path, as_of: pd.Timestamp) -> pd.DataFrame:
     return repayment_features(repayments, ids, as_of).assign(customer_id=ids)
 
 
-def duckdb_repayment(folder: Path, as_of: pd.Timestamp, threads: int) -> pd.DataFrame:
+def duckdb_repayment(
+    folder: Path, as_of: pd.Timestamp, threads: int, source: str | None = None
+) -> pd.DataFrame:
     with duckdb.connect(config={"threads": threads}) as con:
         con.execute("SET enable_progress_bar = false")
-        return con.sql(duckdb_sql(folder, as_of)).df()
+        return con.sql(duckdb_sql(folder, as_of, source)).df()
 
 
 def timed(name: str, fn, repeats: int) -> tuple[float, float, pd.DataFrame]:
@@ -165,6 +182,194 @@ def compare(ours: pd.DataFrame, sql: pd.DataFrame) -> float:
     return worst
 
 
+# --- the partitioned path: a book written in customer chunks, features built part by part ---
+
+
+def live_peak_gb(pid: int | str = "self") -> float:
+    """VmHWM of one process (GB), NaN when it cannot be read."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024**2
+    return float("nan")
+
+
+def in_child(fn, *args):
+    """Run ``fn(*args)`` in a fresh process, so each phase's peak RSS is its own."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
+
+
+def parts_folder(customers: int, months: int, seed: int, chunk: int) -> Path:
+    return DATA / f"parts_{customers}_{months}_{seed}_{chunk}"
+
+
+def generate_parts(customers: int, months: int, seed: int, chunk: int) -> dict:
+    """Write the book chunk by chunk (in a child process); seconds and peak RSS."""
+    from features.synthetic import generate_book_chunk
+
+    folder = parts_folder(customers, months, seed, chunk)
+    t0 = time.perf_counter()
+    rows: dict[str, int] = {}
+    for i, (first, n) in enumerate(chunk_ranges(customers, chunk)):
+        tables = generate_book_chunk(first, n, customers, months=months, start=START, seed=seed)
+        write_book_part(tables, folder, i)
+        for name, frame in tables.items():
+            rows[name] = rows.get(name, 0) + len(frame)
+        del tables
+    record = {
+        "seconds": time.perf_counter() - t0,
+        "peak_gb": live_peak_gb(),
+        "rows": rows,
+        "load": os.getloadavg()[0],
+        "on": time.strftime("%Y-%m-%d %H:%M"),
+    }
+    (folder / "generation.json").write_text(json.dumps(record, indent=1))
+    return record
+
+
+def book_of_parts(customers: int, months: int, seed: int, chunk: int) -> tuple[Path, dict]:
+    """The cached chunked book, generated first when absent (its generation record)."""
+    folder = parts_folder(customers, months, seed, chunk)
+    record = folder / "generation.json"
+    if record.exists():
+        return folder, json.loads(record.read_text()) | {"cached": True}
+    shutil.rmtree(folder, ignore_errors=True)
+    return folder, in_child(generate_parts, customers, months, seed, chunk)
+
+
+def build_part(part: Path, context, out: Path) -> dict:
+    """Read one part, build its features with the whole book's context, write them: seconds."""
+    t0 = time.perf_counter()
+    tables = read_book(part)
+    t1 = time.perf_counter()
+    (features,) = build_partitioned([tables], context)
+    del tables
+    t2 = time.perf_counter()
+    features.to_parquet(out / f"{part.name}.parquet", index=False)
+    t3 = time.perf_counter()
+    return {"rows": len(features), "read": t1 - t0, "build": t2 - t1, "write": t3 - t2}
+
+
+def worker_peak_gb() -> float:
+    return live_peak_gb()
+
+
+def build_parts(folder: Path, as_of: pd.Timestamp, dask_address: str | None) -> dict:
+    """The partitioned build (in a child process): context from the whole book, then each part
+    alone, here or on a Dask cluster, written to ``folder/features_<as_of>/``; wall and CPU
+    seconds (the process's and its workers'), the phases' sums, peak RSS."""
+    out = folder / f"features_{as_of:%Y%m%d}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    with contextlib.ExitStack() as stack:
+        client = None
+        if dask_address:
+            from distributed import Client, LocalCluster
+
+            if dask_address == "local":
+                cluster = LocalCluster(
+                    n_workers=2, threads_per_worker=1, dashboard_address=None, memory_limit=0
+                )
+                dask_address = stack.enter_context(cluster).scheduler_address
+            client = stack.enter_context(Client(dask_address))
+            client.run(reset_peak)
+        reset_peak()
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        workers0 = sum(client.run(time.process_time).values()) if client is not None else 0.0
+        context = book_context(read_context_tables(folder), as_of)
+        t_context = time.perf_counter() - t0
+        parts = book_parts(folder)
+        if client is None:
+            done = [build_part(part, context, out) for part in parts]
+        else:
+            shared = client.scatter(context, broadcast=True)
+            done = client.gather([client.submit(build_part, p, shared, out) for p in parts])
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        workers = sum(client.run(worker_peak_gb).values()) if client is not None else 0.0
+        if client is not None:
+            cpu += sum(client.run(time.process_time).values()) - workers0
+    sums = {k: sum(d[k] for d in done) for k in ("rows", "read", "build", "write")}
+    size = sum(f.stat().st_size for f in out.iterdir()) / 1024**3
+    return sums | {
+        "wall": wall,
+        "cpu": cpu,
+        "context": t_context,
+        "parts": len(parts),
+        "peak_gb": live_peak_gb() + workers,
+        "features_gb": size,
+        "load": os.getloadavg()[0],
+    }
+
+
+def duckdb_parts(folder: Path, as_of: pd.Timestamp, threads: int) -> dict:
+    """The repayment features as one DuckDB query over every part (in a child process), and
+    their largest difference from ours (the partitioned build's output)."""
+    reset_peak()
+    t0 = time.perf_counter()
+    sql = duckdb_repayment(folder, as_of, threads, str(folder / "part-*" / "repayments.parquet"))
+    seconds, peak = time.perf_counter() - t0, live_peak_gb()
+    ours = pd.read_parquet(folder / f"features_{as_of:%Y%m%d}", columns=list(sql.columns))
+    diff = compare(ours, sql)
+    return {"wall": seconds, "peak_gb": peak, "features": sql.shape[1] - 1, "diff": diff}
+
+
+def partitioned_main(args: argparse.Namespace) -> None:
+    """Generate (once, cached) and build each size through the partitioned path; the exponent."""
+    as_of = as_of_for(args.months)
+    where = f"dask {args.dask_address}" if args.dask_address else "one process"
+    print(f"partitioned path: {args.chunk:,} customers per part, as_of {as_of.date()}, {where}")
+    print(f"cores {os.cpu_count()}; load {os.getloadavg()}")
+    results = []
+    for n in args.sizes:
+        folder, gen = book_of_parts(n, args.months, args.seed, args.chunk)
+        cached = ""
+        if "cached" in gen:
+            cached = f" (cached: generated {gen['on']} at load {gen['load']:.1f})"
+        print(
+            f"\n{n:,} customers: generated in {gen['seconds']:.1f} s, peak RSS "
+            f"{gen['peak_gb']:.2f} GB{cached}; rows {gen['rows']}",
+            flush=True,
+        )
+        runs = []
+        for _ in range(args.repeats):
+            run = in_child(build_parts, folder, as_of, args.dask_address)
+            runs.append(run)
+            print(
+                f"  build {run['wall']:.1f} s, CPU {run['cpu']:.1f} s ({run['parts']} parts: "
+                f"context {run['context']:.1f} s, read {run['read']:.1f}, build "
+                f"{run['build']:.1f}, write {run['write']:.1f}); {run['rows']:,} rows, "
+                f"{run['rows'] / run['wall']:,.0f} rows/s; peak RSS {run['peak_gb']:.2f} GB; "
+                f"load {run['load']:.1f}",
+                flush=True,
+            )
+        median = {k: statistics.median(r[k] for r in runs) for k in ("wall", "cpu")}
+        summary = median | {"rows": runs[0]["rows"], "peak_gb": max(r["peak_gb"] for r in runs)}
+        if n <= args.duckdb_upto:
+            sql = in_child(duckdb_parts, folder, as_of, args.threads)
+            print(
+                f"  duckdb SQL, {sql['features']} repayment features over the parts: "
+                f"{sql['wall']:.1f} s, peak RSS {sql['peak_gb']:.2f} GB; ours (all families) / "
+                f"duckdb {median['wall'] / sql['wall']:.2f}; max relative difference "
+                f"{sql['diff']:.1e}",
+                flush=True,
+            )
+        shutil.rmtree(folder / f"features_{as_of:%Y%m%d}", ignore_errors=True)
+        results.append((n, gen, summary))
+    print(f"\nload average after: {os.getloadavg()}; medians of {args.repeats} builds")
+    head = ("customers", 11), ("generate s", 12), ("gen GB", 8), ("build s", 9), ("CPU s", 8)
+    print("".join(f"{h:>{w}}" for h, w in head) + f"{'rows/s':>10}{'peak GB':>9}")
+    for n, gen, run in results:
+        print(
+            f"{n:>11,}{gen['seconds']:>12.1f}{gen['peak_gb']:>8.2f}{run['wall']:>9.1f}"
+            f"{run['cpu']:>8.1f}{run['rows'] / run['wall']:>10,.0f}{run['peak_gb']:>9.2f}"
+        )
+    (n0, _, r0), (n1, _, r1) = results[0], results[-1]
+    if n1 > n0:
+        wall, cpu = (np.log(r1[k] / r0[k]) / np.log(n1 / n0) for k in ("wall", "cpu"))
+        print(f"scaling exponent {n0:,} -> {n1:,}: wall {wall:.3f}, CPU {cpu:.3f} (goal <= 1.1)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
@@ -172,7 +377,23 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2, help="DuckDB threads")
+    parser.add_argument(
+        "--partitioned",
+        action="store_true",
+        help="the partitioned path at --sizes (book in chunks, features part by part)",
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 3_000_000, 10_000_000])
+    parser.add_argument("--chunk", type=int, default=500_000, help="customers per part")
+    parser.add_argument(
+        "--duckdb-upto", type=int, default=1_000_000, help="DuckDB beside ours up to this size"
+    )
+    parser.add_argument(
+        "--dask-address", help="build the parts on this Dask scheduler ('local': 2 workers)"
+    )
     args = parser.parse_args()
+    if args.partitioned:
+        partitioned_main(args)
+        return
 
     folder = book_folder(args.customers, args.months, args.seed)
     as_of = as_of_for(args.months)

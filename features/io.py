@@ -12,6 +12,7 @@ import gzip
 import json
 import os
 import re
+import shutil
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.catalog import CATALOG_VERSION
+from features.partition import CONTEXT_COLUMNS, DERIVED_DEFAULT_COLUMNS, partition_tables
 from features.schemas import TABLES, TEXT_COLUMNS, ContractError
 
 REQUIRED_TABLES = ("customers", "financial_statements", "repayments")
@@ -106,9 +108,9 @@ def read_book(folder: str | Path) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     try:
-        return pd.read_parquet(path)
+        return pd.read_parquet(path, columns=columns)
     except pa.ArrowException as exc:
         raise BookReadError(
             path,
@@ -285,3 +287,92 @@ def _json_default(value: object) -> str:
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d") if value == value.normalize() else value.isoformat()
     return str(value)
+
+
+# A partitioned book: one folder of its own tables per partition of whole customers, each a book
+# `read_book` reads (``folder/part-00000/customers.parquet`` ...), so a partition is read alone.
+PART_PREFIX = "part-"
+
+
+def part_folder(folder: str | Path, index: int) -> Path:
+    """The folder of partition ``index`` of the partitioned book in ``folder``."""
+    return Path(folder) / f"{PART_PREFIX}{index:05d}"
+
+
+def write_book_part(tables: dict[str, pd.DataFrame], folder: str | Path, index: int) -> Path:
+    """Write one partition's tables to ``folder/part-NNNNN/`` (a whole part or none: written
+    beside and renamed), replacing any earlier one; returns its folder."""
+    final = part_folder(folder, index)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        write_book(tables, tmp)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def write_partitioned_book(
+    tables: dict[str, pd.DataFrame], folder: str | Path, n_partitions: int
+) -> list[Path]:
+    """Write a book as ``n_partitions`` parts of whole customers (`partition_of`'s hash)."""
+    parts = partition_tables(tables, n_partitions)
+    return [write_book_part(part, folder, i) for i, part in enumerate(parts)]
+
+
+def book_parts(folder: str | Path) -> list[Path]:
+    """The part folders of the partitioned book in ``folder``, in order (FileNotFoundError if
+    none)."""
+    folder = Path(folder)
+    parts = sorted(p for p in folder.glob(f"{PART_PREFIX}*") if p.is_dir())
+    if not parts:
+        raise FileNotFoundError(
+            f"no partitioned book at {folder}: expected {PART_PREFIX}00000/ ... folders, each "
+            "holding customers, financial_statements and repayments files"
+        )
+    return parts
+
+
+def read_parts_table(
+    folder: str | Path, name: str, columns: list[str] | tuple[str, ...] | None = None
+) -> pd.DataFrame | None:
+    """One table of every part stacked (``columns`` only, if given): for the small whole-book
+    tables. None when no part has it; a part without it while others have it is an error."""
+    found = [_table_file(part, name) for part in book_parts(folder)]
+    if not any(found):
+        return None
+    if not all(found):
+        missing = next(p for p, f in zip(book_parts(folder), found, strict=True) if f is None)
+        raise BookReadError(
+            missing,
+            f"no {name} table in this part while others have one",
+            f"write the part again with its {name} table",
+        )
+    cols = None if columns is None else list(columns)
+    frames = [_read_columns(path, cols) for path in found]
+    return pd.concat(frames, ignore_index=True)
+
+
+def read_context_tables(folder: str | Path) -> dict[str, pd.DataFrame]:
+    """What the whole book's `features.build.book_context` needs, from every part: customers
+    and defaults (repayments' days past due instead, for a book without a defaults table)."""
+    tables = {name: read_parts_table(folder, name, cols) for name, cols in CONTEXT_COLUMNS.items()}
+    if tables["defaults"] is None:
+        del tables["defaults"]
+        ((name, cols),) = DERIVED_DEFAULT_COLUMNS.items()
+        tables[name] = read_parts_table(folder, name, cols)
+    return tables
+
+
+def _table_file(folder: Path, name: str) -> Path | None:
+    found = [folder / f"{name}{suffix}" for suffix in SUFFIXES]
+    return next((path for path in found if path.exists()), None)
+
+
+def _read_columns(path: Path, columns: list[str] | None) -> pd.DataFrame:
+    if path.suffix == ".parquet":
+        return _read_parquet(path, columns)
+    frame = read_table(path)
+    return frame if columns is None else frame[columns]

@@ -242,6 +242,51 @@ def _generate(n_customers, months, start, seed, params, on_month, truth: bool) -
     return SyntheticBook(tables, _true_pd_frame(cust, sim, cal))
 
 
+def generate_book_chunk(
+    first_customer: int,
+    n_customers: int,
+    total_customers: int,
+    months: int = 48,
+    start: str = "2021-01-01",
+    seed: int = 42,
+    *,
+    params: BookParams | None = None,
+    on_month: Callable[[int, int], None] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Customers ``first_customer + 1`` .. ``first_customer + n_customers`` of a book of
+    ``total_customers``, generated alone so a large book is written chunk by chunk.
+
+    Every chunk shares the book's economy (the macro cycle and industry factors drawn from
+    ``seed``, as `generate_book` draws them); its customers come from a seed of their own
+    (``seed`` and ``first_customer``). The ids are the whole book's (unique across chunks, as
+    wide as ``total_customers`` needs). The stacked chunks are a valid book, not the rows of
+    `generate_book(total_customers)`, whose customers share one random stream.
+    """
+    _check_size(n_customers=n_customers, months=months, seed=seed)
+    if first_customer < 0 or first_customer + n_customers > total_customers:
+        raise ValueError(
+            f"customers {first_customer + 1}..{first_customer + n_customers} are not within "
+            f"a book of {total_customers}"
+        )
+    p = params or BookParams()
+    if p.pre_months < p.statement_lookback_months + 9:
+        raise ValueError("pre_months must exceed statement_lookback_months by 9 (TTM history)")
+    economy = np.random.default_rng(np.random.SeedSequence(seed).spawn(6)[1])
+    own = np.random.SeedSequence([seed, first_customer]).spawn(4)
+    draw, move, state, happen = (np.random.default_rng(s) for s in own)
+    cal = _calendar(start, months, p.pre_months)
+    cust = _draw_customers(draw, n_customers, cal, p)
+    cust["ids"] = _customer_ids_from(first_customer, n_customers, total_customers)
+    sim = _simulate(move, cust, _draw_drivers(economy, cal, p), cal, p, on_month, None)
+    return {
+        "customers": _customers_frame(cust),
+        "financial_statements": _statements(state, cust, sim, cal, p),
+        "repayments": _repayments_frame(cust, sim, cal),
+        "events": _events_frame(happen, cust, sim, cal),
+        "defaults": _defaults_frame(cust, sim, cal),
+    }
+
+
 def summarise_book(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """Customers by segment, rows per table and the annualised default rate per segment.
 
@@ -368,6 +413,13 @@ def _draw_customers(rng: np.random.Generator, n: int, cal: _Calendar, p: BookPar
 def _customer_ids(n: int) -> np.ndarray:
     width = max(7, len(str(n)))
     return np.strings.add("C", np.strings.zfill(np.arange(1, n + 1).astype(str), width))
+
+
+def _customer_ids_from(first: int, n: int, total: int) -> np.ndarray:
+    """Ids ``first + 1`` .. ``first + n`` of a book of ``total`` (as `_customer_ids(total)`)."""
+    width = max(7, len(str(total)))
+    numbers = np.arange(first + 1, first + n + 1).astype(str)
+    return np.strings.add("C", np.strings.zfill(numbers, width))
 
 
 def _draw_drivers(rng: np.random.Generator, cal: _Calendar, p: BookParams) -> dict:

@@ -139,6 +139,7 @@ def fit_candidates(
     scorecard_max_rows: int = SCORECARD_MAX_ROWS,
     seed: int = SEED,
     timings: dict[str, float] | None = None,
+    client=None,
 ) -> Candidates:
     """Fit LightGBM and the scorecard on the prepared rows ``X`` and choose the champion candidate.
 
@@ -148,7 +149,8 @@ def fit_candidates(
     on the same fold's other rows, in as many folds as hold `CHOICE_DEFAULTS` defaults (all of
     them on small tables). The scorecards fit on a seeded stratified sample of at most
     ``scorecard_max_rows`` rows (the folds kept to it), in a thread beside LightGBM. ``params``
-    are further `LGBMPDClassifier` parameters (over `CROSS_FIT_PARAMS` when cross-fitting).
+    are further `LGBMPDClassifier` parameters (over `CROSS_FIT_PARAMS` when cross-fitting); with
+    a Dask ``client`` LightGBM fits on its cluster (`models.dask_lgbm`).
     """
     if eval_set is not None and select_on is None:
         raise ValueError("an out-of-time fit needs select_on: rows neither model was fitted on")
@@ -161,7 +163,7 @@ def fit_candidates(
     with ThreadPoolExecutor(max_workers=1) as pool:
         card_job = pool.submit(_fit_scorecards, card_input, y[rows], folds, monotone, timings)
         with timed(timings, "lightgbm"):
-            lightgbm.fit(X, y, eval_set=eval_set)
+            lightgbm.fit(X, y, eval_set=eval_set, client=client)
         card, held, card_oof = card_job.result()
     with timed(timings, "choose"):
         if eval_set is None:

@@ -1,10 +1,11 @@
 """Reason codes: which features raised a customer's risk, in plain words, for a whole batch at once.
 
-LightGBM: TreeSHAP contributions from the booster's own `pred_contrib` (log-odds; what
-`shap.TreeExplainer` computes for LightGBM). Scorecard: points lost against each feature's best
-bin. A champion that is the scorecard or a blend (`BlendReasons`): the weighted sum of TreeSHAP
-and the scorecard's centred log-odds contributions. Either way the top-k risk-raising features
-per row come from one argpartition over the contribution matrix.
+LightGBM: TreeSHAP contributions (log-odds), the values of the booster's own `pred_contrib`
+(what `shap.TreeExplainer` computes for LightGBM), from `models.treeshap` where it handles the
+model (faster on large batches), else from `pred_contrib` itself. Scorecard: points lost against
+each feature's best bin. A champion that is the scorecard or a blend (`BlendReasons`): the
+weighted sum of TreeSHAP and the scorecard's centred log-odds contributions. Either way the top-k
+risk-raising features per row come from one argpartition over the contribution matrix.
 
 A reason names something true about the customer. With the catalog's `ReasonRules` (feature
 snapshots), a missing value is placed before the top-k: one the customer's segment never has
@@ -21,6 +22,7 @@ model, features the segment never has.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Callable
@@ -95,6 +97,49 @@ def _gather_values(X: pd.DataFrame, names: list[str], idx: np.ndarray):
         present = col.notna().to_numpy()
         out[mask] = col.astype(object).where(present, None).to_numpy()[rows]
         missing[mask] = ~present[rows]
+    return out, missing
+
+
+_ENCODER = json.JSONEncoder(default=str)  # what json.dumps(..., default=str) writes with
+
+
+def _json_texts(values: np.ndarray) -> list[str]:
+    """Each value as `json.dumps(_json_value(v), default=str)` writes it; finite floats by
+    their repr (as json does) without a call per value."""
+    if values.dtype.kind == "f":
+        finite = np.isfinite(values)
+        if finite.all():
+            return list(map(float.__repr__, values.tolist()))
+    memo: dict = {}
+    out = []
+    for v in values.tolist() if values.dtype.kind != "O" else values:
+        try:
+            text = memo[v]
+        except (KeyError, TypeError):
+            text = _ENCODER.encode(_json_value(v))
+            with contextlib.suppress(TypeError):  # unhashable: not remembered
+                memo[v] = text
+        out.append(text)
+    return out
+
+
+def _gather_json(X: pd.DataFrame, names: list[str], idx: np.ndarray):
+    """`_gather_values` as JSON texts ("null" where missing), and where values are missing."""
+    out = np.full(idx.shape, "null", dtype=object)
+    missing = np.ones(idx.shape, dtype=bool)
+    for j in np.unique(idx):
+        if j >= len(names):
+            continue
+        mask = idx == j
+        rows = np.nonzero(mask)[0]
+        col = X[names[j]]
+        present = col.notna().to_numpy()[rows]
+        texts = np.full(len(rows), "null", dtype=object)
+        picked = col.iloc[rows[present]].to_numpy()
+        if len(picked):
+            texts[present] = _json_texts(picked)
+        out[mask] = texts
+        missing[mask] = ~present
     return out, missing
 
 
@@ -189,22 +234,26 @@ class _TopReasons:
     def contributions(self, X) -> np.ndarray:
         raise NotImplementedError
 
-    def reason_contributions(self, X: pd.DataFrame) -> np.ndarray:
-        """Contributions per row and reason: the features, then the pooled records (rules)."""
-        contrib = self.contributions(X)
+    def reason_contributions(self, X: pd.DataFrame, contributions=None) -> np.ndarray:
+        """Contributions per row and reason: the features, then the pooled records (rules).
+        ``contributions`` (rows x features, as `contributions` gives them) saves computing them."""
+        contrib = self.contributions(X) if contributions is None else contributions
         if self.missing_ is None:
             return contrib
         return self.missing_.apply(contrib, X)
 
-    def _top(self, X: pd.DataFrame, k: int | None):
-        idx, vals = top_k(self.reason_contributions(X), self.k if k is None else k)
+    def _top(self, X: pd.DataFrame, k: int | None, contributions=None):
+        reason_contrib = self.reason_contributions(X, contributions)
+        idx, vals = top_k(reason_contrib, self.k if k is None else k)
         values, missing = _gather_values(X, self.feature_names, idx)
         texts = np.where(missing, self.missing_texts_[idx], self.texts_[idx])
         return idx, vals, vals > 0, values, texts
 
-    def top_reasons_frame(self, X: pd.DataFrame, k: int | None = None) -> pd.DataFrame:
+    def top_reasons_frame(
+        self, X: pd.DataFrame, k: int | None = None, contributions=None
+    ) -> pd.DataFrame:
         """Long frame: row (position), rank (1 = strongest), feature, text, value, contribution."""
-        idx, vals, keep, values, texts = self._top(X, k)
+        idx, vals, keep, values, texts = self._top(X, k, contributions)
         rows, ranks = np.nonzero(keep)
         return pd.DataFrame(
             {
@@ -217,9 +266,11 @@ class _TopReasons:
             }
         )
 
-    def top_reasons(self, X: pd.DataFrame, k: int | None = None) -> list[list[dict]]:
+    def top_reasons(
+        self, X: pd.DataFrame, k: int | None = None, contributions=None
+    ) -> list[list[dict]]:
         """Per row, up to k risk-raising reasons {feature, text, value, contribution}, desc."""
-        idx, vals, keep, values, texts = self._top(X, k)
+        idx, vals, keep, values, texts = self._top(X, k, contributions)
         names = self.reasons_
         counts = keep.sum(axis=1)
         return [
@@ -235,16 +286,49 @@ class _TopReasons:
             for i in range(len(idx))
         ]
 
-    def reasons_json(self, X: pd.DataFrame, k: int | None = None) -> list[str]:
-        """`top_reasons` as one JSON string per row (the scorer's `reasons` column)."""
-        return [json.dumps(r, default=str) for r in self.top_reasons(X, k)]
+    def reasons_json(self, X: pd.DataFrame, k: int | None = None, contributions=None) -> list[str]:
+        """`top_reasons` as one JSON string per row (the scorer's `reasons` column): the same
+        text as `json.dumps(..., default=str)` of each row's list, written column by column."""
+        reason_contrib = self.reason_contributions(X, contributions)
+        idx, vals = top_k(reason_contrib, self.k if k is None else k)
+        if not np.isfinite(vals).all():  # json's NaN / Infinity: the plain way
+            return [_ENCODER.encode(r) for r in self.top_reasons(X, k, contributions)]
+        values, missing = _gather_json(X, self.feature_names, idx)
+        heads = self._json_heads()
+        head = np.where(missing, heads[1][idx], heads[0][idx])
+        numbers = np.array(list(map(float.__repr__, vals.ravel().tolist())), dtype=object)
+        cells = head + values + ', "contribution": ' + numbers.reshape(vals.shape) + "}"
+        keep = vals > 0  # sorted largest first: the kept reasons lead each row
+        out = np.full(len(idx), "[", dtype=object)
+        for r in range(idx.shape[1]):
+            out = np.where(keep[:, r], out + ((", " if r else "") + cells[:, r]), out)
+        return (out + "]").tolist()
+
+    def _json_heads(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per reason, the JSON before its value: with its text, and with its missing text."""
+        heads = getattr(self, "json_heads_", None)
+        if heads is None:
+
+            def head(names, texts):
+                return np.array(
+                    [f'{{"feature": {_ENCODER.encode(_json_value(n))}, "text": '
+                     f'{_ENCODER.encode(t)}, "value": ' for n, t in zip(names, texts, strict=True)],
+                    dtype=object,
+                )  # fmt: skip
+
+            heads = head(self.reasons_, self.texts_), head(self.reasons_, self.missing_texts_)
+            self.json_heads_ = heads
+        return heads
 
 
 class ReasonExplainer(_TopReasons):
     """Reasons from a LightGBM booster: TreeSHAP log-odds contributions, risk-raising only.
 
     Built once per model; `reason_text(feature)` gives the plain-language text (catalog), and the
-    feature name stands in where it has none; `rules` (catalog) place the missing values.
+    feature name stands in where it has none; `rules` (catalog) place the missing values. The
+    contributions come from `models.treeshap` (the same values as `pred_contrib`, faster) where
+    it handles the model and the input, else from the booster's `pred_contrib`; `method` says
+    which (``fast=False``: always `pred_contrib`).
     """
 
     def __init__(
@@ -255,16 +339,56 @@ class ReasonExplainer(_TopReasons):
         k: int = K,
         num_iteration: int | None = None,
         rules: ReasonRules | None = None,
+        fast: bool = True,
     ):
         super().__init__(feature_names, reason_text, k, rules)
         self.booster = booster
         self.num_iteration = num_iteration
+        self.fast = fast
+        self._tables = None  # built on first use: models.treeshap.TreeShap, or False
+
+    @property
+    def tables(self):
+        """The model's `models.treeshap.TreeShap` tables, None where it cannot have them."""
+        if self._tables is None:
+            self._tables = False
+            if self.fast:
+                try:
+                    from models.treeshap import TreeShap
+
+                    self._tables = TreeShap.of(self.booster, self.num_iteration) or False
+                except ImportError:  # numba missing where the model is served
+                    pass
+        return self._tables or None
+
+    @property
+    def method(self) -> str:
+        """How contributions are computed for data frames: "tables" or "pred_contrib"."""
+        return "tables" if self.tables is not None else "pred_contrib"
+
+    def explain(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """TreeSHAP contributions (rows x (features + bias), log-odds) and raw scores (log-odds,
+        as `predict(raw_score=True)` gives them), in one pass where the tables serve."""
+        return self._explain(X, raw=True)
 
     def contributions(self, X, with_bias: bool = False) -> np.ndarray:
         """TreeSHAP contributions (rows x features, log-odds), bias last when `with_bias`."""
-        data = X[self.feature_names] if isinstance(X, pd.DataFrame) else X
-        contrib = self.booster.predict(data, pred_contrib=True, num_iteration=self.num_iteration)
+        contrib = self._explain(X, raw=False)[0]
         return contrib if with_bias else contrib[:, :-1]
+
+    def _explain(self, X, raw: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        data = X[self.feature_names] if isinstance(X, pd.DataFrame) else X
+        if len(data) == 0:
+            return np.zeros((0, len(self.feature_names) + 1)), np.zeros(0)
+        if self.tables is not None:
+            from models.treeshap import lightgbm_matrix
+
+            matrix = lightgbm_matrix(self.booster, data)
+            if matrix is not None:
+                return self.tables.explain(matrix)
+        n = self.num_iteration
+        contrib = self.booster.predict(data, pred_contrib=True, num_iteration=n)
+        return contrib, self.booster.predict(data, raw_score=True, num_iteration=n) if raw else None
 
 
 class BlendReasons(_TopReasons):

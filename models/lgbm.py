@@ -159,7 +159,8 @@ class LGBMPDClassifier(ClassifierMixin, BaseEstimator):
             params["monotone_constraints_method"] = "intermediate"
         return params
 
-    def fit(self, X, y, eval_set: tuple[Any, Any] | None = None) -> LGBMPDClassifier:
+    def fit(self, X, y, eval_set: tuple[Any, Any] | None = None, client=None) -> LGBMPDClassifier:
+        """Fit here, or with a Dask ``client`` on its cluster (`models.dask_lgbm`)."""
         X = _as_frame(X)
         y = binary_labels(y)
         self.feature_names_ = [str(c) for c in X.columns]
@@ -172,18 +173,24 @@ class LGBMPDClassifier(ClassifierMixin, BaseEstimator):
         params = self.lgb_params(self.feature_names_)
         if eval_set is not None:
             X_val = _as_frame(eval_set[0])[self.feature_names_]
-            booster, self.evals_result_ = self._train(params, X, y, X_val, eval_set[1])
+            booster, self.evals_result_ = self._train(params, X, y, X_val, eval_set[1], client)
             self.booster_ = booster
             self.best_iteration_ = int(booster.best_iteration or booster.current_iteration())
             self.fold_iterations_ = [self.best_iteration_]
             self.__dict__.pop("oof_raw_", None)  # from an earlier cross-fit
         else:
-            self._cross_fit(params, X, y)
+            self._cross_fit(params, X, y, client)
         self.classes_ = np.array([0, 1])
         self.n_features_in_ = len(self.feature_names_)
         return self
 
-    def _train(self, params, X, y, X_val, y_val) -> tuple[lgb.Booster, dict]:
+    def _train(self, params, X, y, X_val, y_val, client=None) -> tuple[lgb.Booster, dict]:
+        if client is not None:
+            from models.dask_lgbm import fit_booster
+
+            return fit_booster(
+                client, params, X, y, X_val, y_val, self.n_estimators, self.early_stopping_rounds
+            )
         train = lgb.Dataset(lightgbm_frame(X), y, free_raw_data=True)
         valid = lgb.Dataset(lightgbm_frame(X_val), np.asarray(y_val, dtype=float), reference=train)
         evals: dict = {}
@@ -215,12 +222,12 @@ class LGBMPDClassifier(ClassifierMixin, BaseEstimator):
         folds = StratifiedKFold(n_folds, shuffle=True, random_state=self.seed)
         return list(folds.split(np.zeros(len(y)), y))
 
-    def _cross_fit(self, params, X: pd.DataFrame, y: np.ndarray) -> None:
+    def _cross_fit(self, params, X: pd.DataFrame, y: np.ndarray, client=None) -> None:
         folds = self.cross_fit_folds(y)
         self.oof_raw_ = np.empty(len(y))
         self.evals_result_, self.fold_iterations_, texts = {}, [], []
         for k, (tr, va) in enumerate(folds):
-            booster, evals = self._train(params, X.iloc[tr], y[tr], X.iloc[va], y[va])
+            booster, evals = self._train(params, X.iloc[tr], y[tr], X.iloc[va], y[va], client)
             best = int(booster.best_iteration or booster.current_iteration())
             self.oof_raw_[va] = booster.predict(X.iloc[va], num_iteration=best, raw_score=True)
             self.evals_result_[f"fold{k}"] = evals["valid"]

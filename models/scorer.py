@@ -21,9 +21,11 @@ import pandas as pd
 
 from features.catalog import ReasonRules
 from models.calibration import floor_pd
+from models.prepare import is_text
 from models.scaling import score_from_pd
 
 ID = "customer_id"
+NUMERIC, TEXT, DATE = "numeric", "category/text", "date"  # the kinds a signature tells apart
 OUTPUT_COLUMNS = ["pd", "score", "grade", "reasons"]
 TOP_K = 5
 REQUIREMENTS = (
@@ -37,6 +39,7 @@ REQUIREMENTS = (
     "pyyaml",
     "pyarrow",
     "cloudpickle",
+    "numba",
 )
 
 
@@ -93,6 +96,40 @@ class CreditScorer(mlflow.pyfunc.PythonModel):
         """Prepared feature columns the booster sees."""
         return list(self.preparer.feature_names_)
 
+    @property
+    def signature(self) -> dict[str, str | None]:
+        """Columns of the table the model was trained on that scoring reads, each with its kind
+        (`NUMERIC`, `TEXT`, `DATE`; None for the id, of any kind): id, time, then the features."""
+        preparer = self.preparer
+        columns: dict[str, str | None] = {}
+        if self.id_col is not None:
+            columns[self.id_col] = None
+        time = getattr(preparer, "report_", {}).get("time")
+        if time is not None:
+            columns[time] = DATE
+        for column in preparer.input_columns_:
+            columns[column] = TEXT if column in preparer.categories_ else NUMERIC
+        return columns
+
+    def signature_mismatches(self, frame: pd.DataFrame) -> list[tuple[str, str]]:
+        """(column, what differs) for each signature column ``frame`` lacks or holds as another
+        kind; a column with no value at all fits any kind. Extra columns are no difference."""
+        found = []
+        for column, kind in self.signature.items():
+            if column not in frame.columns:
+                found.append((column, "is missing"))
+                continue
+            values = frame[column]
+            have = column_kind(values)
+            if kind is not None and have != kind and not values.isna().all():
+                found.append((column, f"is {have} ({values.dtype}), trained as {kind}"))
+        return found
+
+    def signature_differences(self, frame: pd.DataFrame) -> list[str]:
+        """What ``frame`` lacks or holds as another kind than the model was trained on, one text
+        per column naming it; empty when it fits (see `signature_mismatches`)."""
+        return [f"{column!r} {what}" for column, what in self.signature_mismatches(frame)]
+
     def load_context(self, context: Any) -> None:
         """Build the booster and explainer once when MLflow loads the model."""
         self._build()
@@ -110,7 +147,7 @@ class CreditScorer(mlflow.pyfunc.PythonModel):
             if weight > 0:
                 booster = lgb.Booster(model_str=self.booster_model)
                 explainer = trees = ReasonExplainer(booster, self.feature_names, **texts)
-                runtime["booster"] = booster
+                runtime["booster"], runtime["trees"] = booster, trees
                 parts.append((weight, lambda X: trees.contributions(X, with_bias=True)))
             if weight < 1:
                 parts.append((1.0 - weight, self._scorecard_contributions))
@@ -164,7 +201,12 @@ class CreditScorer(mlflow.pyfunc.PythonModel):
             frame = pd.DataFrame(frame)
         runtime = self._build()
         X = self.prepare(frame)
-        pd_ = self.pd_of(X)
+        contrib = None
+        if reasons and self.lightgbm_weight == 1:  # one TreeSHAP pass gives log-odds and reasons
+            contrib, log_odds = runtime["trees"].explain(X)
+            pd_ = floor_pd(self.calibrator.predict(log_odds))
+        else:
+            pd_ = self.pd_of(X)
         out = pd.DataFrame(index=frame.index)
         id_col = self.id_col if self.id_col in frame.columns else ID
         if id_col in frame.columns:
@@ -173,12 +215,24 @@ class CreditScorer(mlflow.pyfunc.PythonModel):
         out["score"] = np.asarray(score_from_pd(pd_), dtype=np.int64)
         out["grade"] = self.master_scale.grade_of(pd_).astype(str)
         if reasons:
-            out["reasons"] = runtime["explainer"].reasons_json(X)
+            given = None if contrib is None else contrib[:, :-1]
+            out["reasons"] = runtime["explainer"].reasons_json(X, contributions=given)
         return out.reset_index(drop=True)
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None):
         """MLflow entry point: `score_frame` with reasons."""
         return self.score_frame(model_input)
+
+
+def column_kind(values: pd.Series) -> str:
+    """`NUMERIC`, `TEXT` or `DATE` (datetimes), else the dtype's name."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return DATE
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        return NUMERIC
+    if is_text(values):
+        return TEXT
+    return str(values.dtype)
 
 
 def pip_requirements() -> list[str]:

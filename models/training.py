@@ -260,6 +260,7 @@ def train_model(
     n_estimators: int | None = None,
     tune_timeout: float | None = 600.0,
     scorecard_max_rows: int = SCORECARD_MAX_ROWS,
+    client=None,
 ) -> TrainingResult:
     """Fit LightGBM and the scorecard, choose the champion candidate among them and their blend,
     calibrate and validate every candidate, and build the scorer of the chosen one.
@@ -273,7 +274,8 @@ def train_model(
     fitted on a stratified sample of ``scorecard_max_rows`` fit rows (50k: bins of at least 5 %
     still hold 2,500 rows) and the PSI reference is a stratified sample of 20k fit rows (ten
     score bins); both seeded, so deterministic. The scorecard reads sentinel codes as they are
-    (binned apart), LightGBM reads them as NaN.
+    (binned apart), LightGBM reads them as NaN. With a Dask ``client`` the LightGBM fit runs on
+    its cluster (`models.dask_lgbm`); tuning, if asked, still runs here.
     """
     timings: dict[str, float] = {}
     scale = master_scale or MasterScale.load()
@@ -283,8 +285,9 @@ def train_model(
         reference = design.fit_rows[stratified_sample(y_fit, PSI_REFERENCE_ROWS, seed)]
     mono = _monotone(design.X, monotone, design.preparer.monotone_)
     candidates, trials = _fit_candidates(
-        design, mono, tune_trials, tune_timeout, n_estimators, scorecard_max_rows, seed, timings
-    )
+        design, mono, tune_trials, tune_timeout, n_estimators, scorecard_max_rows, seed, timings,
+        client,
+    )  # fmt: skip
     split = design.split
     t_ca = design.data[time_col].to_numpy()[split.calib] if time_col else None
     with _timed(timings, "calibrate"):
@@ -438,6 +441,7 @@ def _fit_candidates(
     scorecard_max_rows,
     seed,
     timings,
+    client=None,
 ) -> tuple[Candidates, list[dict[str, Any]]]:
     """Tune LightGBM (optionally), fit it and the scorecard on the fit rows and choose the champion
     candidate (`models.champion.fit_candidates`); (candidates, trials) out."""
@@ -460,7 +464,8 @@ def _fit_candidates(
     )
     candidates = fit_candidates(
         design.X.iloc[rows], design.y[rows], design.preparer, monotone=mono, params=params,
-        scorecard_max_rows=scorecard_max_rows, seed=seed, timings=timings, **out_of_time,
+        scorecard_max_rows=scorecard_max_rows, seed=seed, timings=timings, client=client,
+        **out_of_time,
     )  # fmt: skip
     return candidates, trials
 

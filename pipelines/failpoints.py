@@ -10,7 +10,7 @@ import os
 import signal
 
 VARIABLE = "CREDITRISK_FAILPOINT"
-POINTS = ("after-first-date-scored", "after-promotion", "after-training")
+POINTS = ("after-first-date-scored", "after-promotion", "after-training", "during-store-write")
 
 
 def failpoint(name: str) -> None:

@@ -12,6 +12,7 @@ from rich.table import Table
 from features.catalog import CATALOG_VERSION
 from features.snapshots import LABEL, TIME
 from features.synthetic import summarise_book
+from pipelines.cli.flows import DASK_OPTION, as_flow, features_flow
 from pipelines.cli.render import bar, console, spinner
 from pipelines.settings import get_settings
 from pipelines.usecases.book import (
@@ -212,6 +213,7 @@ def features(
         "--validate/--no-validate",
         help="Validate the book against the data contract first (rejects are quarantined).",
     ),
+    dask_address: str = DASK_OPTION,
 ) -> None:
     settings = get_settings()
     data = data or settings.book_dir
@@ -223,24 +225,27 @@ def features(
         pd.Timestamp(end) if end else None,
         every,
     )
-    if validate:
-        with spinner(f"Reading {data}") as step:
-            book = validate_book(
-                data, settings.max_reject_rate, settings.rejects_dir / "rejects.csv", step=step
-            )
-        tables = book.tables
+    if as_flow(dask_address):  # the build-features flow (see `pipelines.cli.flows.as_flow`)
+        built = features_flow(settings, data, dates, out, horizon, validate, dask_address)
     else:
-        tables = read_typed_book(data)
-    with bar("Building snapshots", len(dates)) as progress:
-        task = progress.task_ids[0]
-        built = build_and_write_snapshots(
-            tables,
-            dates,
-            horizon,
-            out,
-            {"source": str(data)},
-            lambda d: progress.update(task, advance=1, description=f"Built {d:%Y-%m-%d}"),
-        )
+        if validate:
+            with spinner(f"Reading {data}") as step:
+                book = validate_book(
+                    data, settings.max_reject_rate, settings.rejects_dir / "rejects.csv", step=step
+                )
+            tables = book.tables
+        else:
+            tables = read_typed_book(data)
+        with bar("Building snapshots", len(dates)) as progress:
+            task = progress.task_ids[0]
+            built = build_and_write_snapshots(
+                tables,
+                dates,
+                horizon,
+                out,
+                {"source": str(data)},
+                lambda d: progress.update(task, advance=1, description=f"Built {d:%Y-%m-%d}"),
+            )
     console.print(snapshots_table(built.summary, built.seconds))
     frame = built.frame
     console.print(

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from models.registry import Gates
+from pipelines.cli.flows import prefect_ui_hint, print_verdicts
 from pipelines.cli.render import console, table
 from pipelines.decisions.backtest import Backtest, goals_of, goals_view, levels_view
 from pipelines.flows.guard import Recovered, job, job_tag
@@ -22,10 +23,12 @@ RUN_HELP = """Run the whole main job on the embedded default and print a summary
 
 Generates a synthetic customer book, validates it against the data contract, builds point-in-time
 feature snapshots, trains the LightGBM model and the scorecard challenger (tracked in MLflow),
-promotes the model with a second (demo) approver, scores the latest two quarters with the
-champion, applies the credit policy, raises early warnings and keeps everything in the results
-store. Uses Prefect's ephemeral API, MLflow on SQLite and results in SQLite, all under
-CREDITRISK_HOME (default .creditrisk); set CREDITRISK_DATABASE_URL for PostgreSQL results.
+promotes the model with a second (demo) approver, scores the last matured date and the latest
+two quarters with the champion, applies the credit policy, raises early warnings, keeps everything
+in the results store and monitors the champion's runs. Each step is a Prefect flow (build-features,
+train, score, promote, monitor) under the flow creditrisk-main. Uses Prefect's ephemeral API (or
+PREFECT_API_URL), MLflow on SQLite and results in SQLite, all under CREDITRISK_HOME (default
+.creditrisk); set CREDITRISK_DATABASE_URL for PostgreSQL results.
 """
 
 
@@ -122,8 +125,17 @@ def print_backtest(result: Backtest | str, model: str) -> None:
     console.print(table(goals_view(goals_of(result)), "Warning goals"))
 
 
+def print_monitoring(result: object) -> None:
+    """The monitoring verdicts, or why there are none."""
+    if isinstance(result, str):
+        console.print(f"monitoring: none ({result})", soft_wrap=True)
+        return
+    print_verdicts(result)
+
+
 def print_summary(summary: MainJobResult, settings: Settings, seconds: float) -> None:
-    """Book counts, default rates, features, model, grades, policy and open warnings."""
+    """Book counts, default rates, features, model, grades, policy, open warnings, the warning
+    backtest and the monitoring verdicts, then where to look."""
     console.print(counts_table(summary))
     console.print(f"rejects: {summary.book.rejects_path}")
     console.print(snapshots_table(summary))
@@ -146,6 +158,7 @@ def print_summary(summary: MainJobResult, settings: Settings, seconds: float) ->
         )
     tracked = summary.trained.tracked
     print_backtest(summary.warning_backtest, f"{tracked.model_name} v{tracked.version}")
+    print_monitoring(summary.monitoring)
     console.print(f"[bold]done in {seconds:.0f} s[/bold]; files under {settings.home.resolve()}:")
     console.print(f"  book and snapshots: {settings.book_dir}, {settings.snapshots_dir}")
     console.print(f"  results store: {settings.results_url}", soft_wrap=True)
@@ -154,6 +167,7 @@ def print_summary(summary: MainJobResult, settings: Settings, seconds: float) ->
         f"--default-artifact-root {settings.artifacts_dir.resolve()}",
         soft_wrap=True,
     )
+    console.print(f"  flows: {prefect_ui_hint()}", soft_wrap=True)
     console.print("  then: creditrisk warnings list | creditrisk ratings watchlist")
     if summary.runs:
         console.print(
@@ -191,9 +205,16 @@ def register(app: typer.Typer) -> None:
         allow_red_jeffreys: bool = typer.Option(
             False, help="Promotion gate: accept grades whose Jeffreys test is red (small books)."
         ),
+        dask_address: str = typer.Option(
+            None,
+            "--dask-address",
+            help="Dask scheduler (tcp://host:8786) for features, training and scoring. "
+            "Default: $CREDITRISK_DASK_ADDRESS, else this process.",
+        ),
     ) -> None:
         from prefect import tags
 
+        from pipelines.flows.cluster import address_of
         from pipelines.flows.main import main_flow
 
         logging.getLogger("mlflow").setLevel(logging.WARNING)
@@ -205,7 +226,8 @@ def register(app: typer.Typer) -> None:
             if recovered is not None and recovered.anything:
                 print_recovered(recovered)
             gates = Gates(min_auc=min_auc, allow_red_jeffreys=allow_red_jeffreys)
-            request = MainJobRequest(book, trained_by, approver, gates, job_id)
+            address = address_of(dask_address, settings.dask_address)
+            request = MainJobRequest(book, trained_by, approver, gates, job_id, address)
             status = console.status("running the main job (Prefect flow creditrisk-main)...")
             with status, tags(job_tag(job_id)):
                 summary = main_flow(settings, request, config)

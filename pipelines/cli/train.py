@@ -12,6 +12,7 @@ from rich.table import Table
 from models.registry import Gates
 from models.tracking import TrackedModel
 from models.training import TrainingResult
+from pipelines.cli.flows import DASK_HELP, as_flow
 from pipelines.cli.render import console, spinner
 from pipelines.errors import Refused
 from pipelines.settings import get_settings
@@ -62,6 +63,7 @@ def train(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (same data + seed = same model).")] = 42,
+    dask_address: Annotated[str | None, typer.Option("--dask-address", help=DASK_HELP)] = None,
 ) -> None:
     """Train LightGBM and the WOE scorecard, register whichever of them (or their blend)
     validates best as the new `challenger`, after validating every candidate and logging to MLflow.
@@ -92,8 +94,15 @@ def train(
         model=model,
         seed=seed,
     )
+    settings = get_settings()
     with spinner("reading data") as step:
-        trained = train_and_register(request, get_settings(), step)
+        if as_flow(dask_address):  # the train flow (see `pipelines.cli.flows.as_flow`)
+            from pipelines.flows.train import train_flow
+
+            step("training (Prefect flow train)")
+            trained = train_flow(request, settings, dask_address)
+        else:
+            trained = train_and_register(request, settings, step)
     print_training(trained.result, trained.tracked)
 
 
@@ -180,7 +189,12 @@ def promote(
     model = model or settings.model_name
     gates = Gates(min_auc=min_auc, max_psi=max_psi, allow_red_jeffreys=allow_red_jeffreys)
     with spinner(f"checking {model} v{version} against the gates and the champion"):
-        decision = promote_version(settings.tracking_uri, model, version, approver, gates)
+        if as_flow():  # the promote flow (see `pipelines.cli.flows.as_flow`)
+            from pipelines.flows.promote import promote_flow
+
+            decision = promote_flow(settings, model, version, approver, gates)
+        else:
+            decision = promote_version(settings.tracking_uri, model, version, approver, gates)
     if decision.promoted:
         console.print(f"[green]{model} v{version} is now champion[/green] (approved by {approver})")
         if decision.previous_champion:

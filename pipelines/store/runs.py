@@ -16,6 +16,7 @@ from typing import Literal
 import pandas as pd
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
+from pipelines.failpoints import failpoint
 from pipelines.store.bulk import fast_insert
 from pipelines.store.lifecycle import audit, sync_warnings
 from pipelines.store.tables import PolicyDecision, RunRecord, Score, StagedWarning, _utcnow
@@ -217,6 +218,7 @@ def write_scored_runs(
                     "model_version": str(model_version),
                 }
                 run_id = _stage_date(conn, date, key, user, job_id, method)
+                failpoint("during-store-write")  # scores inserted, nothing committed
                 n_decisions = 0 if date.decisions is None else len(date.decisions)
                 if not publish:
                     if date.warnings is not None:

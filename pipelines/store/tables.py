@@ -275,3 +275,49 @@ class AuditLog(Base):
     action: Mapped[str] = mapped_column(String(40))
     what: Mapped[str] = mapped_column(String(200))
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class MonitoringRecord(Base):
+    """One monitoring of a model: the champion version and the scoring run it looked at, the run
+    it compared migrations with, and what it concluded (verdicts, alerts, notes as JSON).
+    ``job_id`` (unique when set): a rerun of a job finds its monitoring instead of adding one."""
+
+    __tablename__ = "monitoring_runs"
+    __table_args__ = (
+        Index("ix_monitoring_model", "model_name", "as_of"),
+        Index("uq_monitoring_job", "job_id", unique=True),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[str] = mapped_column(String(100))
+    run_id: Mapped[int] = mapped_column(Integer)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    previous_run_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    n_alerts: Mapped[int] = mapped_column(Integer, default=0)
+    verdicts: Mapped[str] = mapped_column(JSONText)
+    alerts: Mapped[str] = mapped_column(JSONText)
+    notes: Mapped[str] = mapped_column(JSONText)
+
+
+class MonitoringMetric(Base):
+    """One figure of a monitoring, in long form: the report's table (``section``), the row
+    (position ``row_index``; ``key``, a grade, feature, bin or date), the column (``name``), and
+    the number (``value``) or the verdict or other text (``verdict``). A report's tables are
+    drawn again from these rows."""
+
+    __tablename__ = "monitoring_metrics"
+    __table_args__ = (Index("ix_monitoring_metrics", "monitoring_id", "section"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    monitoring_id: Mapped[int] = mapped_column(ForeignKey("monitoring_runs.id", ondelete="CASCADE"))
+    section: Mapped[str] = mapped_column(String(40))
+    row_index: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(100))
+    value: Mapped[float | None] = mapped_column(Float)
+    verdict: Mapped[str | None] = mapped_column(Text)

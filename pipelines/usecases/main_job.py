@@ -18,13 +18,15 @@ from pipelines.usecases.training import Trained
 
 @dataclass(frozen=True)
 class MainJobRequest:
-    """The synthetic book to generate, who trains and approves, and the promotion gates."""
+    """The synthetic book to generate, who trains and approves, the promotion gates, and the
+    Dask cluster that builds features, trains and scores (None: this process)."""
 
     book: GenerateRequest = field(default_factory=GenerateRequest)
     trained_by: str = "creditrisk-run"
     approver: str = "demo-approver"
     gates: Gates | None = None
     job_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    dask_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class MainJobResult:
     decision: Decision
     runs: list[ScoringOutcome] = field(default_factory=list)
     warning_backtest: Backtest | str = "not run"  # or why there is none
+    monitoring: object | str = "not run"  # a usecases.monitoring.MonitoringReport, or why none
 
 
 def preflight(settings: Settings) -> None:

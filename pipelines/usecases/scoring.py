@@ -37,12 +37,12 @@ from pipelines.decisions.policy import (
     parse_policy,
     policy_summary,
 )
-from pipelines.errors import as_typed
+from pipelines.errors import BadInput, NotFound, as_typed
 from pipelines.failpoints import failpoint
 from pipelines.signals import deferred
 from pipelines.store.db import open_store
 from pipelines.store.lifecycle import COLLECTIONS, DEFAULTED
-from pipelines.store.queries import read_score_history
+from pipelines.store.queries import list_runs, read_score_history
 from pipelines.store.runs import (
     RunWritten,
     ScoredDate,
@@ -245,7 +245,9 @@ def decide_date(
     return ScoredDate(as_of.date(), scored, decisions, warnings, trace)
 
 
-def _history(stored: pd.DataFrame, done: list[ScoredDate], as_of: pd.Timestamp) -> pd.DataFrame:
+def batch_history(
+    stored: pd.DataFrame, done: list[ScoredDate], as_of: pd.Timestamp
+) -> pd.DataFrame:
     """Stored history with this batch's earlier dates in place of what they supersede."""
     start = as_of - pd.DateOffset(months=HISTORY_MONTHS)
     batch = [
@@ -264,7 +266,7 @@ def decide_dates(
     done: list[ScoredDate] = []
     for as_of, snapshot in snapshots.groupby(TIME, sort=True):
         stored = read_score_history(engine, request.model_name, before=as_of, months=HISTORY_MONTHS)
-        history = _history(stored, done, pd.Timestamp(as_of))
+        history = batch_history(stored, done, pd.Timestamp(as_of))
         done.append(decide_date(snapshot, scorer, history, request.config))
         failpoint("after-first-date-scored")
     return done
@@ -352,11 +354,39 @@ def settle_job(results_url: str, tracking_uri: str, job_id: str, user: str) -> S
         return Settled([], discard_runs(engine, job_id))
 
 
+def check_signature(scorer: CreditScorer, snapshots: pd.DataFrame, request: ScoringRequest) -> None:
+    """`BadInput` naming what differs when the snapshot does not fit the scorer's signature,
+    before anything is scored or written."""
+    differences = scorer.signature_mismatches(snapshots)
+    if differences:
+        model = f"{request.model_name} version {request.model_version}"
+        raise BadInput(
+            f"the snapshot does not match the signature of {model}: "
+            + "; ".join(scorer.signature_differences(snapshots)),
+            source="snapshot",
+            field=differences[0][0],
+            hint=f"build the snapshot with the features {model} was trained on (creditrisk "
+            "features), or score it with the model version it was built for",
+        )
+
+
+def stored_histories(
+    request: ScoringRequest, dates: list[pd.Timestamp]
+) -> dict[pd.Timestamp, pd.DataFrame]:
+    """The stored score history before each of ``dates`` (as `decide_dates` reads it)."""
+    with _store(request.results_url) as engine:
+        return {
+            d: read_score_history(engine, request.model_name, before=d, months=HISTORY_MONTHS)
+            for d in dates
+        }
+
+
 def compute_dates(snapshots: pd.DataFrame, request: ScoringRequest) -> list[ScoredDate]:
     """Load the scorer and decide every date of ``snapshots``, storing nothing yet."""
     with as_typed():
         client = connect(request.tracking_uri)
         scorer = load_scorer(client, request.model_name, request.model_version)
+    check_signature(scorer, snapshots, request)
     with _store(request.results_url) as engine:
         return decide_dates(snapshots, scorer, engine, request)
 
@@ -364,3 +394,64 @@ def compute_dates(snapshots: pd.DataFrame, request: ScoringRequest) -> list[Scor
 def score_dates(snapshots: pd.DataFrame, request: ScoringRequest) -> list[ScoringOutcome]:
     """Score, decide and store every as-of date of ``snapshots``: all dates or none."""
     return store_dates(compute_dates(snapshots, request), request)
+
+
+def champion_version(tracking_uri: str, model_name: str) -> str:
+    """The version the `champion` alias points at; `NotFound` when there is none."""
+    with as_typed():
+        version = alias_version(connect(tracking_uri), model_name, CHAMPION)
+    if version is None:
+        raise NotFound(
+            f"model {model_name!r} has no champion to score with",
+            field="--model",
+            hint="train and promote one (creditrisk train, creditrisk promote VERSION), or give "
+            "--version",
+        )
+    return version
+
+
+def run_key(trace: RunTrace, model_version: str) -> dict[str, str]:
+    """What makes a run of one as-of date, as its row records it: the model version and the
+    hashes of the configuration texts and the snapshot scored."""
+    return {"model_version": str(model_version), **trace.hashes()}
+
+
+def _matching(keys: dict[pd.Timestamp, dict[str, str]], request: ScoringRequest) -> dict:
+    """The dates of ``keys`` whose current run of the model has exactly that key, with its id."""
+    with _store(request.results_url) as engine:
+        runs = list_runs(engine, request.model_name)
+    runs = runs.assign(as_of=pd.to_datetime(runs["as_of"]))
+    found = {}
+    for as_of, key in keys.items():
+        same = runs[runs["as_of"] == as_of]
+        if len(same) and all(str(same.iloc[0][c]) == v for c, v in key.items()):
+            found[as_of] = int(same.iloc[0]["id"])
+    return found
+
+
+def current_runs(snapshots: pd.DataFrame, request: ScoringRequest) -> dict[pd.Timestamp, int]:
+    """The as-of dates of ``snapshots`` whose current run already scored exactly this (same
+    model version, configuration and snapshot), with that run's id: a rerun must not redo them."""
+    keys = {
+        pd.Timestamp(as_of): run_key(
+            RunTrace(request.config.texts, snapshot_bytes(snapshot), len(snapshot)),
+            request.model_version,
+        )
+        for as_of, snapshot in snapshots.groupby(TIME, sort=True)
+    }
+    return _matching(keys, request)
+
+
+def store_new_dates(
+    dates: list[ScoredDate], request: ScoringRequest
+) -> tuple[list[ScoringOutcome], dict[pd.Timestamp, int]]:
+    """`store_dates` for the dates not already current with the same key (a retried write that
+    had committed writes nothing again); returns the outcomes and the dates left as they were."""
+    keys = {
+        pd.Timestamp(d.as_of): run_key(d.trace, request.model_version)
+        for d in dates
+        if d.trace is not None
+    }
+    current = _matching(keys, request)
+    new = [d for d in dates if pd.Timestamp(d.as_of) not in current]
+    return (store_dates(new, request) if new else []), current

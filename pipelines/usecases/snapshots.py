@@ -6,13 +6,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import pandas as pd
 
-from features.io import write_snapshots
+from features.io import read_snapshots, write_snapshots
 from features.labels import observed_until
-from features.snapshots import as_of_range, build_snapshots, snapshot_summary
+from features.snapshots import TIME, as_of_range, build_snapshots, snapshot_summary
 from pipelines.errors import BadInput, as_typed
+from pipelines.usecases.book import BookValidated
 
 FIRST_TRAINING_MONTH = 15
 
@@ -31,9 +33,32 @@ class SnapshotsBuilt:
         return self.frame.shape[1] - 3
 
 
+class SnapshotBuilder(Protocol):
+    """`features.snapshots.build_snapshots`, or a partitioned equivalent (same frame)."""
+
+    def __call__(
+        self,
+        tables: dict[str, pd.DataFrame],
+        dates: list[pd.Timestamp],
+        horizon_months: int,
+        progress: Callable[[pd.Timestamp, pd.DataFrame], None] | None = None,
+        with_defaulted: bool = False,
+    ) -> pd.DataFrame: ...
+
+
+@dataclass(frozen=True)
+class FeaturesBuilt:
+    """What the build-features flow made: the validated book (when it validated one) and the
+    snapshots by name (``snapshots``, or the main job's ``training`` and ``scoring``)."""
+
+    book: BookValidated | None
+    snapshots: dict[str, SnapshotsBuilt]
+
+
 @dataclass(frozen=True)
 class SnapshotPlan:
-    """As-of dates of the main job: training (label observed) and scoring (the latest quarters)."""
+    """As-of dates of the main job: training (label observed) and scoring (the last matured
+    date, whose outcomes monitoring can backtest, and the latest two quarters)."""
 
     training: list[pd.Timestamp]
     scoring: list[pd.Timestamp]
@@ -42,7 +67,8 @@ class SnapshotPlan:
     def for_book(
         cls, observed: pd.Timestamp, first_month: pd.Timestamp, horizon: int
     ) -> SnapshotPlan:
-        """Quarterly training dates from 15 months into the book to the last matured date."""
+        """Quarterly training dates from 15 months into the book to the last matured date;
+        scoring at the last matured date and the latest two quarters."""
         last_matured = observed - pd.DateOffset(months=horizon)
         first = first_month + pd.DateOffset(months=FIRST_TRAINING_MONTH)
         if last_matured < first:
@@ -53,7 +79,7 @@ class SnapshotPlan:
                 hint=f"generate at least {FIRST_TRAINING_MONTH + horizon + 3} months",
             )
         training = as_of_range(first, last_matured, 3)
-        scoring = [observed - pd.DateOffset(months=3), observed]
+        scoring = sorted({last_matured, observed - pd.DateOffset(months=3), observed})
         return cls(training=training, scoring=scoring)
 
 
@@ -111,9 +137,11 @@ def build_and_write_snapshots(
     metadata: dict | None = None,
     progress: Callable[[pd.Timestamp], None] | None = None,
     with_defaulted: bool = False,
+    build: SnapshotBuilder = build_snapshots,
 ) -> SnapshotsBuilt:
     """Features and labels of ``tables`` at each date, written atomically to ``path``; with
-    ``with_defaulted`` (scoring) the customers in default too (see `build_snapshot`)."""
+    ``with_defaulted`` (scoring) the customers in default too (see `build_snapshot`). ``build``
+    may be a partitioned builder giving the same frame."""
     check_dates_in_book(tables, dates)
     seconds: dict[pd.Timestamp, float] = {}
     started = time.perf_counter()
@@ -125,10 +153,40 @@ def build_and_write_snapshots(
         if progress is not None:
             progress(as_of)
 
-    frame = build_snapshots(
-        tables, dates, horizon_months, progress=done, with_defaulted=with_defaulted
-    )
+    frame = build(tables, dates, horizon_months, progress=done, with_defaulted=with_defaulted)
     meta = {"as_of": [f"{d:%Y-%m-%d}" for d in dates], "horizon_months": horizon_months}
     with as_typed():
         write_snapshots(frame, path, {**meta, **(metadata or {})})
     return SnapshotsBuilt(frame, path, snapshot_summary(frame), seconds)
+
+
+def scoring_snapshots(
+    tables: dict[str, pd.DataFrame],
+    dates: list[pd.Timestamp],
+    horizon_months: int,
+    build: SnapshotBuilder = build_snapshots,
+) -> pd.DataFrame:
+    """The snapshots a scoring run scores at ``dates`` (customers in default included), refusing
+    dates outside the book; nothing is written (the run keeps what it scored)."""
+    check_dates_in_book(tables, dates)
+    return build(tables, dates, horizon_months, with_defaulted=True)
+
+
+def read_scoring_snapshots(path: Path, dates: list[pd.Timestamp] | None = None) -> pd.DataFrame:
+    """Snapshots from a Parquet file, only ``dates`` when given (each must be in the file)."""
+    with as_typed():
+        frame, _ = read_snapshots(path)
+    if not dates:
+        return frame
+    held = set(pd.to_datetime(frame[TIME]).unique())
+    missing = [d for d in dates if pd.Timestamp(d) not in held]
+    if missing:
+        shown = ", ".join(f"{pd.Timestamp(d):%Y-%m-%d}" for d in missing)
+        kept = ", ".join(f"{d:%Y-%m-%d}" for d in sorted(held)[:6])
+        raise BadInput(
+            f"no snapshot at {shown} in the file, which holds {kept}",
+            source=str(path),
+            field="--as-of",
+            hint="choose one of its dates, or score from the book (drop --snapshots)",
+        )
+    return frame[pd.to_datetime(frame[TIME]).isin([pd.Timestamp(d) for d in dates])]

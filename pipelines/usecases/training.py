@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,11 +12,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.io import read_snapshots, read_table
+from models.dask_lgbm import dask_client
 from models.names import AMBIGUOUS_HINT, ambiguity
 from models.registry import default_trainer
 from models.tracking import TrackedModel, log_training
 from models.training import TrainingResult, train_from_snapshots, train_model
-from pipelines.errors import BadInput, CreditriskError, NotFound, as_typed
+from pipelines.errors import BadInput, CreditriskError, NotFound, Unavailable, as_typed
 from pipelines.settings import Settings
 from pipelines.signals import deferred
 from pipelines.usecases import Step, silent
@@ -44,6 +45,7 @@ class TrainRequest:
     model: str | None = None
     seed: int = 42
     job_id: str | None = None
+    dask_address: str | None = None  # a Dask scheduler: LightGBM fits on its cluster
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,25 @@ def _typed_in(source: str) -> Iterator[None]:
         ) from exc
 
 
+@contextmanager
+def _cluster(address: str | None) -> Iterator[object]:
+    """A Dask client on ``address`` for the block (None without one); `Unavailable` when the
+    scheduler does not answer."""
+    if address is None:
+        yield None
+        return
+    with ExitStack() as stack:
+        try:
+            client = stack.enter_context(dask_client(address))
+        except OSError as exc:
+            raise Unavailable(
+                f"the Dask scheduler at {address} did not answer ({str(exc)[:200]})",
+                field="--dask-address",
+                hint="start it (dask scheduler; dask worker ADDRESS) or train without it",
+            ) from exc
+        yield client
+
+
 def snapshot_file(path: Path) -> Path:
     """The snapshot Parquet file: ``path`` itself, or the newest one inside a folder."""
     if path.is_dir():
@@ -168,32 +189,36 @@ def train_and_register(request: TrainRequest, settings: Settings, step: Step = s
         raise BadInput("--data needs --target COL (the 0/1 default column)", field="--target")
     check_tracking(settings.tracking_uri)  # before minutes of training, not after
     trained_by = request.trained_by or default_trainer()
-    if request.data is not None:
-        path = Path(request.data)
-        dataset = dataset_stem(path)
-        model = request.model or f"creditrisk-{dataset}"
-        with _typed_in(str(path)):
-            frame = read_flat_table(path)
-        step(f"training on {len(frame):,} rows x {frame.shape[1]} columns")
-        with _typed_in(str(path)):
-            result = train_model(
-                frame,
-                request.target,
-                id_col=request.id_col,
-                time_col=request.time_col,
-                exclude=request.exclude,
-                tune_trials=request.tune,
-                seed=request.seed,
+    with _cluster(request.dask_address) as client:
+        if request.data is not None:
+            path = Path(request.data)
+            dataset = dataset_stem(path)
+            model = request.model or f"creditrisk-{dataset}"
+            with _typed_in(str(path)):
+                frame = read_flat_table(path)
+            step(f"training on {len(frame):,} rows x {frame.shape[1]} columns")
+            with _typed_in(str(path)):
+                result = train_model(
+                    frame,
+                    request.target,
+                    id_col=request.id_col,
+                    time_col=request.time_col,
+                    exclude=request.exclude,
+                    tune_trials=request.tune,
+                    seed=request.seed,
+                    client=client,
+                )
+        else:
+            path = snapshot_file(
+                Path(request.snapshots) if request.snapshots else settings.snapshots_dir
             )
-    else:
-        path = snapshot_file(
-            Path(request.snapshots) if request.snapshots else settings.snapshots_dir
-        )
-        dataset, model = "snapshots", request.model or settings.model_name
-        step(f"training on snapshots {path.name}")
-        with _typed_in(str(path)):
-            frame, _metadata = read_snapshots(path)
-            result = train_from_snapshots(frame, tune_trials=request.tune, seed=request.seed)
+            dataset, model = "snapshots", request.model or settings.model_name
+            step(f"training on snapshots {path.name}")
+            with _typed_in(str(path)):
+                frame, _metadata = read_snapshots(path)
+                result = train_from_snapshots(
+                    frame, tune_trials=request.tune, seed=request.seed, client=client
+                )
     with as_typed(), deferred():  # an interrupt mid-write would leave MLflow's SQLite locked
         tracked = log_training(
             result,

@@ -396,3 +396,147 @@ def test_the_scorer_trained_on_snapshots_gives_no_reason_a_customer_cannot_have(
         assert all(
             r["value"] is not None for row in reasons for r in row if r["feature"] != "statement"
         ), weight
+
+
+# --- models.treeshap: the tabulated TreeSHAP against LightGBM's own pred_contrib ---
+
+
+def treeshap_data(n: int, seed: int) -> pd.DataFrame:
+    """Missing values in training (NaN missing type), a feature complete in training (missing
+    type None: a missing value counts as 0), zeros, and a 40-level category (bitsets past one
+    32-bit word)."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(
+        {
+            "dpd": rng.poisson(1.5, n) * 10.0,
+            "util": rng.uniform(-0.2, 1.2, n),
+            "income": rng.lognormal(10, 0.6, n),
+            "region": pd.Categorical.from_codes(
+                rng.integers(0, 40, n), [f"r{i}" for i in range(40)]
+            ),
+        }
+    )
+    X.loc[rng.random(n) < 0.15, "income"] = np.nan
+    X.loc[rng.random(n) < 0.1, "region"] = np.nan
+    return X
+
+
+def target(X: pd.DataFrame, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    region = X["region"].cat.codes.to_numpy()
+    logit = (X["dpd"] / 20 + 1.5 * X["util"] - 0.3 * np.log(X["income"].fillna(5e3) / 2e4)
+             + np.where(region % 3 == 0, 0.8, -0.4) + (region < 0) - 2.5)  # fmt: skip
+    return (rng.random(len(X)) < 1 / (1 + np.exp(-logit))).astype(int)
+
+
+def scoring_rows(X: pd.DataFrame) -> pd.DataFrame:
+    """Rows with what training never had: util missing, an unseen region, exact zeros and the
+    thresholds themselves."""
+    rows = X.copy()
+    rows.loc[rows.index[::7], "util"] = np.nan
+    rows.loc[rows.index[::11], "dpd"] = 0.0
+    rows.loc[rows.index[::13], "util"] = 0.0
+    region = rows["region"].astype(object)
+    region.iloc[::9] = "unseen"
+    rows["region"] = pd.Categorical(region, categories=[*X["region"].cat.categories, "unseen"])
+    return rows
+
+
+@pytest.fixture(scope="module")
+def treeshap_boosters():
+    import lightgbm as lgb
+
+    X = treeshap_data(3000, 1)
+    y = target(X, 2)
+    base = {"objective": "binary", "num_leaves": 15, "min_child_samples": 20, "verbosity": -1,
+            "max_cat_to_onehot": 4, "cat_smooth": 1.0, "min_data_per_group": 10,
+            "seed": 3}  # fmt: skip
+    boosters = {
+        "nan": lgb.train(base, lgb.Dataset(X, y), 60),
+        "zero_as_missing": lgb.train({**base, "zero_as_missing": True}, lgb.Dataset(X, y), 60),
+    }
+    return boosters, X
+
+
+def test_tabulated_treeshap_equals_pred_contrib_with_missing_values_and_categories(
+    treeshap_boosters,
+):
+    from models.treeshap import TreeShap, lightgbm_matrix
+
+    boosters, X = treeshap_boosters
+    rows = scoring_rows(X.iloc[:1500])
+    for name, booster in boosters.items():
+        model = booster.dump_model()
+        kinds = {(n["decision_type"], n["missing_type"]) for n in _nodes(model)}
+        assert ("==", "NaN") in kinds or ("==", "None") in kinds, name  # categorical splits
+        assert any(kind == "<=" for kind, _ in kinds), name
+        tables = TreeShap.of(booster)
+        assert tables is not None, name
+        for n_iter in (None, 17):
+            ours = TreeShap.of(booster, n_iter) if n_iter else tables
+            phi, raw = ours.explain(lightgbm_matrix(booster, rows))
+            reference = booster.predict(rows, pred_contrib=True, num_iteration=n_iter)
+            assert np.abs(phi - reference).max() < 1e-6, (name, n_iter)
+            assert np.array_equal(raw, booster.predict(rows, raw_score=True, num_iteration=n_iter))
+    missing_types = {n["missing_type"] for n in _nodes(boosters["nan"].dump_model())}
+    assert {"NaN", "None"} <= missing_types
+    assert "Zero" in {n["missing_type"] for n in _nodes(boosters["zero_as_missing"].dump_model())}
+
+
+def _nodes(model: dict):
+    stack = [t["tree_structure"] for t in model["tree_info"]]
+    while stack:
+        node = stack.pop()
+        if "split_index" in node:
+            yield node
+            stack += [node["left_child"], node["right_child"]]
+
+
+def test_reason_explainer_uses_the_tables_and_agrees_with_pred_contrib(treeshap_boosters):
+    boosters, X = treeshap_boosters
+    booster, rows = boosters["nan"], scoring_rows(X.iloc[:400])
+    fast = ReasonExplainer(booster, list(X.columns))
+    slow = ReasonExplainer(booster, list(X.columns), fast=False)
+    assert (fast.method, slow.method) == ("tables", "pred_contrib")
+    contrib, raw = fast.explain(rows)
+    reference, reference_raw = slow.explain(rows)
+    assert np.abs(contrib - reference).max() < 1e-6
+    assert np.array_equal(raw, reference_raw)
+    assert np.abs(fast.contributions(rows) - slow.contributions(rows)).max() < 1e-6
+    assert fast.explain(rows.iloc[:0])[0].shape == (0, X.shape[1] + 1)
+
+
+def test_models_the_tables_do_not_take_fall_back_to_pred_contrib(treeshap_boosters, monkeypatch):
+    import lightgbm as lgb
+
+    from models import treeshap
+
+    boosters, X = treeshap_boosters
+    numeric = X[["dpd", "util", "income"]]
+    y = target(X, 2)
+    params = {"num_leaves": 7, "verbosity": -1, "seed": 3}
+    linear = lgb.train({**params, "objective": "binary", "linear_tree": True},
+                       lgb.Dataset(numeric, y), 10)  # fmt: skip
+    three = lgb.train({**params, "objective": "multiclass", "num_class": 3},
+                      lgb.Dataset(numeric, (y + (numeric["dpd"] > 10)).to_numpy()), 5)  # fmt: skip
+    assert treeshap.TreeShap.of(linear) is None and treeshap.TreeShap.of(three) is None
+    assert treeshap.TreeShap.of(FixedBooster(BOOK_CONTRIB)) is None
+    monkeypatch.setattr(treeshap, "MAX_PATH_FEATURES", 1)  # paths too long to tabulate
+    booster = boosters["nan"]
+    explainer = ReasonExplainer(booster, list(X.columns))
+    assert explainer.method == "pred_contrib"
+    contrib, raw = explainer.explain(X)
+    np.testing.assert_array_equal(contrib, booster.predict(X, pred_contrib=True))
+    np.testing.assert_array_equal(raw, booster.predict(X, raw_score=True))
+
+
+def test_reasons_json_is_json_dumps_of_the_top_reasons(book_rows, book_explainer, frame):
+    expected = [json.dumps(r, default=str) for r in book_explainer.top_reasons(book_rows)]
+    assert book_explainer.reasons_json(book_rows) == expected
+    contrib = [[0.4, 0.9, -0.1, -2.0], [0.3, 0.2, 0.05, -2.0], [0.2, 0.2, 0.7, -2.0]]
+    flat = ReasonExplainer(FixedBooster(contrib), ["dpd", "util", "region"], k=3)
+    rows = frame.assign(dpd=[np.inf, 1e-300, np.nan], util=[0.1 + 0.2, -0.0, 7.0])
+    rows["region"] = pd.Categorical(['nörth "q"', "south", None])
+    expected = [json.dumps(r, default=str) for r in flat.top_reasons(rows)]
+    assert flat.reasons_json(rows) == expected
+    assert flat.reasons_json(rows, k=0) == ["[]"] * 3

@@ -221,3 +221,37 @@ def test_give_me_some_credit_sample_scores_raw_csv_rows_through_pyfunc(datasets_
     assert list(scored["customer_id"]) == [str(i) for i in raw["Unnamed: 0"]]
     reasons = json.loads(scored["reasons"].iloc[0])
     assert all(r["text"] for r in reasons)
+
+
+def test_signature_is_id_time_and_features_with_their_kinds(result):
+    assert result.scorer.signature == {
+        "customer_id": None,
+        "as_of": "date",
+        "dpd": "numeric",
+        "util": "numeric",
+        "income": "numeric",
+        "segment": "category/text",
+    }
+
+
+def test_signature_differences_name_each_missing_column_and_changed_kind(result, rows):
+    scorer = result.scorer
+    assert scorer.signature_differences(rows.assign(unused_extra="x")) == []
+    assert scorer.signature_differences(rows.assign(segment=rows["segment"].astype(str))) == []
+    assert scorer.signature_differences(rows.assign(income=None)) == []  # no value: any kind
+    changed = rows.drop(columns=["income", "customer_id"]).assign(
+        segment=rows["segment"].cat.codes,  # numeric codes where the text was trained
+        util=rows["util"].astype(str),  # text where numbers were trained
+        as_of=rows["as_of"].dt.strftime("%Y-%m-%d"),
+    )
+    differences = scorer.signature_differences(changed)
+    assert differences == [
+        "'customer_id' is missing",
+        "'as_of' is category/text (str), trained as date",
+        "'util' is category/text (str), trained as numeric",
+        "'income' is missing",
+        "'segment' is numeric (int8), trained as category/text",
+    ]
+    assert [c for c, _ in scorer.signature_mismatches(changed)] == [
+        "customer_id", "as_of", "util", "income", "segment"
+    ]  # fmt: skip

@@ -119,7 +119,8 @@ def test_kills_and_reruns_leave_one_current_run_per_date_by_the_champion(tmp_pat
     first = main_job(home)
     assert first.returncode == 0, first.stderr
     before = assert_consistent(home)
-    assert before["champion"] == "1" and len(before["current"]) == 2
+    # the last matured date and the latest two quarters
+    assert before["champion"] == "1" and len(before["current"]) == 3
 
     # Killed after the first date was scored: nothing of it is visible.
     killed = main_job(home, CREDITRISK_FAILPOINT="after-first-date-scored")
@@ -135,14 +136,14 @@ def test_kills_and_reruns_leave_one_current_run_per_date_by_the_champion(tmp_pat
     after_promotion = state(home)
     assert after_promotion["champion"] == "3"
     assert after_promotion["current"]["id"].tolist() == before["current"]["id"].tolist()
-    assert after_promotion["statuses"].get("pending") == 2
+    assert after_promotion["statuses"].get("pending") == 3
 
     rerun = main_job(home)
     assert rerun.returncode == 0, rerun.stderr
     assert "was killed" in rerun.stdout
     seen = assert_consistent(home)
-    assert len(seen["current"]) == 2
-    assert seen["statuses"]["superseded"] >= 2
+    assert len(seen["current"]) == 3
+    assert seen["statuses"]["superseded"] >= 3
     assert processes_of(stale["job_id"]) == []
     assert processes_in(home) == []
 

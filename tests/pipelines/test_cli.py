@@ -20,7 +20,18 @@ def commands(group: typer.Typer, prefix: tuple[str, ...] = ()) -> list[tuple[str
 def test_top_level_help_lists_every_command():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for name in ("generate", "validate", "features", "train", "promote", "run", "models"):
+    for name in (
+        "generate",
+        "validate",
+        "features",
+        "train",
+        "promote",
+        "run",
+        "models",
+        "score",
+        "monitor",
+        "schedule",
+    ):
         assert name in result.output
 
 

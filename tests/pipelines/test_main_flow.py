@@ -57,7 +57,7 @@ def test_book_is_reconciled_and_snapshots_written(finished):
     assert ((rates > 0.005) & (rates < 0.15)).all()
 
 
-def test_store_holds_two_scored_runs_with_decisions_and_warnings(finished):
+def test_store_holds_three_scored_runs_with_decisions_and_warnings(finished):
     from pipelines.store.db import open_store
     from pipelines.store.queries import read_audit
     from pipelines.store.tables import PolicyDecision, RunRecord, Score
@@ -69,7 +69,8 @@ def test_store_holds_two_scored_runs_with_decisions_and_warnings(finished):
         runs = conn.execute(select(RunRecord.status, RunRecord.n_customers)).all()
         n_scores = conn.execute(select(func.count()).select_from(Score)).scalar_one()
         n_decisions = conn.execute(select(func.count()).select_from(PolicyDecision)).scalar_one()
-    assert [status for status, _ in runs] == ["succeeded", "succeeded"]
+    # the last matured date (for monitoring's backtests) and the latest two quarters
+    assert [status for status, _ in runs] == ["succeeded"] * 3
     assert n_scores == n_decisions == sum(n for _, n in runs)
     assert sum(int(run.grades.sum()) for run in summary.runs) == n_scores
     assert (read_audit(engine, action="run_written")["who"] == "creditrisk-run").all()
@@ -111,8 +112,39 @@ def test_the_job_backtests_its_warning_levels_out_of_time(finished, capsys, monk
     assert result.rows > 0 and result.defaults > 0
     assert list(result.levels.index) == ["green", "watch", "amber", "red"]
     assert result.levels["share"].sum() == pytest.approx(1.0)
-    monkeypatch.setattr(console, "width", 250)
+    monkeypatch.setattr(console, "_width", 250)  # undone to None, not to 80
     print_backtest(result, "creditrisk-pd v1")
     printed = capsys.readouterr().out
     assert "Warning levels, backtest with creditrisk-pd v1" in printed
     assert "next quarter's defaulters at amber or red" in printed
+
+
+def test_each_step_is_its_own_flow_run_under_the_main_one(finished):
+    from prefect.client.orchestration import get_client
+
+    _, state = finished
+    with get_client(sync_client=True) as client:
+        main = client.read_flow_run(state.state_details.flow_run_id)
+        runs = client.read_flow_runs()
+        flows = {f.id: f.name for f in client.read_flows()}
+        parents = {
+            run.parent_task_run_id: client.read_task_run(run.parent_task_run_id).flow_run_id
+            for run in runs
+            if run.parent_task_run_id is not None
+        }
+    children = sorted(
+        flows[run.flow_id]
+        for run in runs
+        if run.parent_task_run_id is not None and parents[run.parent_task_run_id] == main.id
+    )
+    assert children == ["build-features", "monitor", "promote", "score", "train"]
+
+
+def test_the_job_monitors_the_champions_latest_run(finished):
+    _, state = finished
+    summary = state.result()
+    report = summary.monitoring
+    assert not isinstance(report, str), report
+    assert report.model_version == summary.trained.tracked.version
+    assert report.run_id == max(run.run_id for run in summary.runs)
+    assert {"score_psi", "migration"} <= set(report.verdicts)

@@ -1,0 +1,90 @@
+"""Compiled loops of `models.treeshap`: the per-leaf Shapley tables and the row explanation."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def leaf_tables(value, n_of, feat_start, table_start, zero, weights):
+    """T[leaf][pattern, k]: feature k's Shapley value of the leaf for a row agreeing with the
+    features whose bits are set in the pattern (v (o_k - z_k) sum_S w(|S|, n) prod z, S over the
+    agreeing features but k, the product over the other features but k)."""
+    table = np.zeros(table_start[-1])
+    poly = np.zeros(weights.shape[0] + 1)
+    for leaf in range(value.size):
+        n = n_of[leaf]
+        z = zero[feat_start[leaf] : feat_start[leaf] + n]
+        for pattern in range(1 << n):
+            for k in range(n):
+                poly[: n + 1] = 0.0
+                poly[0] = 1.0
+                m = 0  # agreeing features so far: poly[s] sums over their subsets S of size s
+                for j in range(n):
+                    if j == k:
+                        continue
+                    if (pattern >> j) & 1:
+                        for s in range(m + 1, 0, -1):
+                            poly[s] = poly[s] * z[j] + poly[s - 1]
+                        poly[0] *= z[j]
+                        m += 1
+                    else:
+                        for s in range(m + 1):
+                            poly[s] *= z[j]
+                total = 0.0
+                for s in range(m + 1):
+                    total += poly[s] * weights[n, s]
+                agree = (pattern >> k) & 1
+                table[table_start[leaf] + pattern * n + k] = value[leaf] * (agree - z[k]) * total
+    return table
+
+
+@njit(cache=True, nogil=True)
+def explain_rows(
+    X, phi, raw, block, node_start, feature, threshold, kind, missing, default_left, cat,
+    cat_start, cat_words, leaf_start, leaf_value, n_of, path_start, path_node, path_left,
+    path_pos, feat_start, leaf_feature, table_start, table,
+):  # fmt: skip
+    """Add every tree's contributions to ``phi`` and leaf values to ``raw``, tree by tree in
+    model order for each block of rows (raw scores sum as LightGBM's predict sums them)."""
+    n_rows = X.shape[0]
+    left = np.zeros(max(1, np.max(node_start[1:] - node_start[:-1])), dtype=np.bool_)
+    for r0 in range(0, n_rows, block):
+        r1 = min(n_rows, r0 + block)
+        for t in range(node_start.size - 1):
+            ns, ne = node_start[t], node_start[t + 1]
+            for r in range(r0, r1):
+                for i in range(ns, ne):  # LightGBM's `Tree::Decision`
+                    x = X[r, feature[i]]
+                    if kind[i]:  # categorical: NaN, negative or past int go right
+                        goes_left = False
+                        if x > -1.0 and x < 2147483648.0:
+                            code = np.int64(x)
+                            c = cat[i]
+                            word = code >> 5
+                            if word < cat_start[c + 1] - cat_start[c]:
+                                bits = np.int64(cat_words[cat_start[c] + word])
+                                goes_left = ((bits >> (code & 31)) & 1) == 1
+                    else:  # missing type 0: missing as 0; 1: zero missing; 2: NaN missing
+                        mt = missing[i]
+                        if mt != 2 and np.isnan(x):
+                            x = 0.0
+                        if (mt == 1 and x >= -1e-35 and x <= 1e-35) or (mt == 2 and np.isnan(x)):
+                            goes_left = default_left[i]
+                        else:
+                            goes_left = x <= threshold[i]
+                    left[i - ns] = goes_left
+                for leaf in range(leaf_start[t], leaf_start[t + 1]):
+                    n = n_of[leaf]
+                    full = (1 << n) - 1
+                    pattern = full
+                    for q in range(path_start[leaf], path_start[leaf + 1]):
+                        away = np.int64(left[path_node[q] - ns] != path_left[q])
+                        pattern &= ~(away << path_pos[q])
+                    if pattern == full:
+                        raw[r] += leaf_value[leaf]
+                    base = table_start[leaf] + pattern * n
+                    fs = feat_start[leaf]
+                    for k in range(n):
+                        phi[r, leaf_feature[fs + k]] += table[base + k]
