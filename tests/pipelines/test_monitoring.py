@@ -239,7 +239,7 @@ def test_a_rerun_of_a_job_returns_the_monitoring_it_stored(book, tmp_path):
     assert older.run_id == first.previous_run_id and older.previous_run_id is None
 
 
-def test_the_commands_list_and_show_stored_reports(book, report, tmp_path):
+def test_the_commands_list_and_show_stored_reports(book, report, tmp_path, wide_console):
     listed = runner.invoke(app, ["monitoring", "history", "--database-url", book.url])
     assert listed.exit_code == 0, listed.output
     assert "monitorings" in listed.output and MODEL in listed.output

@@ -78,7 +78,9 @@ def test_a_bad_cron_option_is_bad_input_naming_the_option():
     assert "--train-cron: '61 * * * *' is not a valid cron string" in result.output
 
 
-def test_list_prints_each_deployment_with_its_next_runs_and_starts_nothing(monkeypatch):
+def test_list_prints_each_deployment_with_its_next_runs_and_starts_nothing(
+    monkeypatch, wide_console
+):
     from pipelines.cli import app
     from pipelines.flows import schedule
 
