@@ -87,7 +87,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-GROUPS = ("data", "train", "decisions", "run", "monitoring", "flows")
+GROUPS = ("data", "train", "decisions", "run", "monitoring", "flows", "keys", "serve")
 _state = {"debug": False}
 
 

@@ -68,9 +68,14 @@ def run_migration(
 
 
 def read_score_history(
-    engine: Engine, model_name: str, before: Any, months: int = 12
+    engine: Engine,
+    model_name: str,
+    before: Any,
+    months: int = 12,
+    customer_ids: list[str] | None = None,
 ) -> pd.DataFrame:
-    """customer_id, as_of, pd, grade of the current runs dated in [before - months, before)."""
+    """customer_id, as_of, pd, grade of the current runs dated in [before - months, before);
+    only ``customer_ids`` when given."""
     before = pd.Timestamp(before)
     start = (before - pd.DateOffset(months=months)).date()
     runs = list_runs(engine, model_name)
@@ -83,9 +88,45 @@ def read_score_history(
         .join(RUNS, RUNS.c.id == SCORES.c.run_id)
         .where(SCORES.c.run_id.in_([int(i) for i in run_ids]))
     )
+    if customer_ids is not None:
+        stmt = stmt.where(SCORES.c.customer_id.in_([str(c) for c in customer_ids]))
     history = _frame(engine, stmt)
     history["as_of"] = pd.to_datetime(history["as_of"])
     return history
+
+
+def customer_scores(engine: Engine, model_name: str, customer_id: str) -> pd.DataFrame:
+    """The customer's score and policy decision in every current run of the model, newest
+    as-of first: as_of, run_id, model_version, pd, score, grade, reasons and the decision."""
+    stmt = (
+        select(
+            RUNS.c.as_of,
+            RUNS.c.id.label("run_id"),
+            RUNS.c.model_version,
+            SCORES.c.pd,
+            SCORES.c.score,
+            SCORES.c.grade,
+            SCORES.c.reasons,
+            DECISIONS.c.recommended_limit,
+            DECISIONS.c.term_days,
+            DECISIONS.c.conditions,
+            DECISIONS.c.approval_level,
+            DECISIONS.c.binding_rule,
+            DECISIONS.c.inputs,
+        )
+        .join(RUNS, RUNS.c.id == SCORES.c.run_id)
+        .outerjoin(
+            DECISIONS,
+            and_(DECISIONS.c.run_id == SCORES.c.run_id, DECISIONS.c.customer_id == customer_id),
+        )
+        .where(
+            SCORES.c.customer_id == customer_id,
+            RUNS.c.status == "succeeded",
+            RUNS.c.model_name == model_name,
+        )
+        .order_by(RUNS.c.as_of.desc(), RUNS.c.id.desc())
+    )
+    return _frame(engine, stmt)
 
 
 def read_warnings(

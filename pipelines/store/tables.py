@@ -321,3 +321,57 @@ class MonitoringMetric(Base):
     name: Mapped[str] = mapped_column(String(100))
     value: Mapped[float | None] = mapped_column(Float)
     verdict: Mapped[str | None] = mapped_column(Text)
+
+
+class ApiKeyRecord(Base):
+    """An API key of the scoring service: its name, role and the first characters of the token
+    (``prefix``, to find it) with the sha256 of the whole token; the token itself is never kept.
+    A revoked key keeps its row (``revoked_at``, ``revoked_by``); at most one key that is not
+    revoked has a given name (unique partial index)."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        Index(
+            "uq_api_keys_active_name",
+            "name",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+        Index("uq_api_keys_prefix", "prefix", unique=True),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(20))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    revoked_by: Mapped[str | None] = mapped_column(String(100))
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class ApiAuditRecord(Base):
+    """One call of the scoring service: when, which key and role, the route (its template, never
+    the raw path), the customer or warning it was about, the status and outcome, the model version
+    that answered and the sha256 of the request body (never the body), and how long it took."""
+
+    __tablename__ = "api_audit"
+    __table_args__ = (Index("ix_api_audit_at", "at"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime)
+    request_id: Mapped[str] = mapped_column(String(64))
+    key_name: Mapped[str | None] = mapped_column(String(64))
+    role: Mapped[str | None] = mapped_column(String(20))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(200))
+    target: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(40))
+    model_version: Mapped[str | None] = mapped_column(String(100))
+    input_sha256: Mapped[str | None] = mapped_column(String(64))
+    duration_ms: Mapped[float] = mapped_column(Float)

@@ -260,7 +260,7 @@ def test_a_0002_store_upgrades_to_traced_runs_keeping_what_it_holds(bare):
         ), {"r": old})  # fmt: skip
     upgrade(bare)
     with bare.connect() as conn:
-        assert conn.execute(sa.text("select version_num from alembic_version")).scalar() == "0004"
+        assert conn.execute(sa.text("select version_num from alembic_version")).scalar() == "0005"
     assert queries.read_decisions(bare, old)[["customer_id", "inputs"]].values.tolist() == [
         ["A", None]
     ]

@@ -1,0 +1,235 @@
+"""Use case: score customers online from their raw data, by the batch code, one as-of date.
+
+`OnlineScorer` is built once (the champion scorer, the decision configuration and what the
+features need of the whole book: the customers, for the industry default rates and category
+levels at each as-of date, and the default dates). `decide` takes the raw tables of a few
+customers in the data contract's columns, validates them as a book is validated, builds their
+snapshot with `features.snapshots.build_snapshot` and decides it with `scoring.decide_date`:
+the same code, in the same order, as a batch run of that date, so the online score of a customer
+equals the stored batch score of the same date (given the same score history).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.build import ID, BookContext, book_context
+from features.labels import default_dates, derived_default_dates
+from features.schemas import SCHEMAS, TABLES, ContractError, validate_tables
+from features.snapshots import DEFAULTED_ON, LABEL, TIME, build_snapshot
+from models.scorer import CreditScorer
+from pipelines.errors import BadInput
+from pipelines.usecases.scoring import DecisionConfig, decide_date
+
+CONTEXTS_KEPT = 64
+FAMILY_TABLES = ("financial_statements", "events")  # a family applies when its table is given
+
+
+class RecordsRejected(BadInput):
+    """Rows of the raw data break the data contract; ``problems`` lists each (table, key,
+    column, reason), the way a book's rejects are listed."""
+
+    def __init__(self, problems: list[dict[str, str]]):
+        self.problems = problems
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(
+            f"{first['reason']}{more}",
+            source=first["table"],
+            key=first["key"] or None,
+            field=first["column"] or None,
+            hint="correct the value; the data contract is in features/schemas.py",
+        )
+
+
+@dataclass(frozen=True)
+class BookReference:
+    """What online features need of the whole book: its customers (industry default rates and
+    category levels at each as-of date), its default dates, and which tables it has."""
+
+    customers: pd.DataFrame
+    dates: pd.Series
+    tables: frozenset[str]
+
+    @classmethod
+    def of(cls, tables: dict[str, pd.DataFrame]) -> BookReference:
+        """From a validated book (`usecases.book.validate_book(...).tables`)."""
+        present = frozenset(name for name, frame in tables.items() if frame is not None)
+        return cls(tables["customers"], default_dates(tables), present)
+
+    def context(self, as_of: pd.Timestamp) -> BookContext:
+        return book_context({"customers": self.customers}, as_of, self.dates)
+
+
+@dataclass(frozen=True)
+class CustomerDecision:
+    """One customer's online decision: PD, score, grade, reasons, policy, warning, and the
+    feature row it was decided on."""
+
+    customer_id: str
+    as_of: pd.Timestamp
+    pd: float
+    score: int
+    grade: str
+    reasons: list[dict[str, Any]]
+    policy: dict[str, Any]
+    warning: dict[str, Any]
+    in_default_since: str | None
+    features: dict[str, Any] = field(repr=False)
+
+
+class OnlineScorer:
+    """The champion's scorer with everything a request needs, built once; thread-safe."""
+
+    def __init__(
+        self,
+        scorer: CreditScorer,
+        config: DecisionConfig,
+        book: BookReference,
+        model_name: str,
+        model_version: str,
+        horizon_months: int = 12,
+    ):
+        self.scorer, self.config, self.book = scorer, config, book
+        self.model_name, self.model_version = model_name, model_version
+        self.horizon_months = horizon_months
+        self._contexts: OrderedDict[pd.Timestamp, BookContext] = OrderedDict()
+        self._lock = threading.Lock()
+        scorer._build()  # booster and explainer now, not on the first request
+
+    def context(self, as_of: pd.Timestamp) -> BookContext:
+        """The book's context at ``as_of``, computed once and kept (the latest `CONTEXTS_KEPT`)."""
+        with self._lock:
+            if as_of in self._contexts:
+                self._contexts.move_to_end(as_of)
+                return self._contexts[as_of]
+        context = self.book.context(as_of)
+        with self._lock:
+            self._contexts[as_of] = context
+            while len(self._contexts) > CONTEXTS_KEPT:
+                self._contexts.popitem(last=False)
+        return context
+
+    def tables(self, raw: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+        """The raw tables validated by the data contract, with the book's tables all present
+        (empty where the customers have no rows), so the same feature families apply."""
+        given = {name: raw.get(name) for name in TABLES if name in self.book.tables or name in raw}
+        given = {name: _empty(name) if frame is None else frame for name, frame in given.items()}
+        try:
+            result = validate_tables(given, max_reject_rate=1.0)
+        except ContractError as exc:
+            raise BadInput(str(exc), source="request") from exc
+        if not result.rejects.empty:
+            raise RecordsRejected(result.rejects.astype(str).to_dict("records"))
+        return result.accepted
+
+    def snapshot(self, tables: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> pd.DataFrame:
+        """The customers' scoring snapshot at ``as_of`` (performing, then those in default)."""
+        dates = self._dates(tables)
+        context = self.context(as_of)
+        snapshot = build_snapshot(
+            tables, as_of, self.horizon_months, context, dates, observed=as_of, with_defaulted=True
+        )
+        missing = sorted(set(tables["customers"][ID].astype(str)) - set(snapshot[ID]))
+        if missing:
+            onboarded = tables["customers"].set_index(ID)["onboarded_on"]
+            first = missing[0]
+            raise BadInput(
+                f"onboarded on {pd.Timestamp(onboarded.loc[first]).date()}, not before the as-of "
+                f"date {as_of.date()}: there is nothing to score yet",
+                source="customers",
+                key=f"customer_id={first}",
+                field="onboarded_on",
+                hint="score at an as-of date after the customer was onboarded",
+            )
+        return snapshot.drop(columns=[LABEL])
+
+    def _dates(self, tables: dict[str, pd.DataFrame]) -> pd.Series:
+        if "defaults" in self.book.tables:
+            return default_dates(tables)
+        dates = derived_default_dates(tables["repayments"])
+        dates.index = dates.index.astype(str)
+        return dates
+
+    def decide(
+        self, raw: dict[str, pd.DataFrame], as_of: pd.Timestamp | str, history: pd.DataFrame
+    ) -> list[CustomerDecision]:
+        """Validate, build features, score and decide the customers of ``raw`` at ``as_of``,
+        warned against their stored ``history`` (customer_id, as_of, pd, grade)."""
+        as_of = pd.Timestamp(as_of)
+        snapshot = self.snapshot(self.tables(raw), as_of)
+        decided = decide_date(snapshot, self.scorer, history, self.config)
+        scored = decided.scored
+        policy = decided.decisions.set_index("customer_id")
+        warnings = decided.warnings.set_index("customer_id")
+        features = scored.drop(columns=["pd", "score", "grade", "reasons"])
+        out = []
+        for i, customer in enumerate(scored[ID].tolist()):
+            since = scored[DEFAULTED_ON].iloc[i] if DEFAULTED_ON in scored else None
+            out.append(
+                CustomerDecision(
+                    customer_id=customer,
+                    as_of=as_of,
+                    pd=float(scored["pd"].iloc[i]),
+                    score=int(scored["score"].iloc[i]),
+                    grade=str(scored["grade"].iloc[i]),
+                    reasons=json.loads(scored["reasons"].iloc[i]),
+                    policy=_policy(policy.loc[customer]),
+                    warning=_warning(warnings.loc[customer]),
+                    in_default_since=None if pd.isna(since) else f"{pd.Timestamp(since).date()}",
+                    features=_values(features.iloc[i]),
+                )
+            )
+        return out
+
+
+def _empty(name: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {c: pd.Series(dtype=str(col.dtype)) for c, col in SCHEMAS[name].columns.items()}
+    )
+
+
+def _policy(row: pd.Series) -> dict[str, Any]:
+    return {
+        "recommended_limit": float(row["recommended_limit"]),
+        "term_days": int(row["term_days"]),
+        "conditions": str(row["conditions"]),
+        "approval_level": str(row["approval_level"]),
+        "binding_rule": str(row["binding_rule"]),
+        "inputs": json.loads(row["inputs"]),
+    }
+
+
+def _warning(row: pd.Series) -> dict[str, Any]:
+    signals = [s for s in str(row["signals"]).split(",") if s]
+    return {
+        "level": str(row["level"]),
+        "signals": signals,
+        "evidence": json.loads(row["evidence"]) if row["evidence"] else {},
+        "measures": json.loads(row["measures"]) if row["measures"] else [],
+    }
+
+
+def _values(row: pd.Series) -> dict[str, Any]:
+    """A feature row as JSON values: null for missing, dates as text."""
+    out = {}
+    for name, value in row.items():
+        if isinstance(value, pd.Timestamp):
+            out[name] = None if pd.isna(value) else f"{value.date()}"
+        elif value is None or (isinstance(value, float) and not np.isfinite(value)):
+            out[name] = None
+        elif isinstance(value, np.generic):
+            out[name] = value.item()
+        elif pd.isna(value) if np.ndim(value) == 0 else False:
+            out[name] = None
+        else:
+            out[name] = value
+    out[TIME] = f"{pd.Timestamp(row[TIME]).date()}"
+    return out

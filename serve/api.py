@@ -1,0 +1,274 @@
+"""The `/v1` endpoints: thin calls of the use cases, each behind the role its action needs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+import pandas as pd
+from fastapi import APIRouter, Depends, Path, Query, Request
+
+from pipelines.errors import BadInput, Unavailable
+from pipelines.store.lifecycle import STATUSES
+from pipelines.usecases import lookup, review
+from pipelines.usecases.access import list_keys, revoke_key
+from pipelines.usecases.online import CustomerDecision
+from serve.auth import Principal, require
+from serve.schemas import (
+    BatchRequest,
+    BatchResponse,
+    CustomerData,
+    CustomerView,
+    ErrorResponse,
+    ModelCard,
+    MonitoringView,
+    Note,
+    ScoreRequest,
+    ScoreResponse,
+    StoredWarning,
+    WarningList,
+)
+
+LEVELS = Literal["watch", "amber", "red", "defaulted", "green"]
+ERRORS = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in {
+        401: "no valid API key in the X-API-Key header",
+        403: "the key's role does not allow this",
+        404: "not found",
+        409: "the warning is in a state that does not allow this",
+        413: "the request body is over the limit",
+        422: "the request breaks the data contract: the errors name each field",
+        503: "no model to score with, or the results store is away",
+    }.items()
+}
+CustomerId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,64}$", examples=["C0001234"])]
+WarningId = Annotated[int, Path(ge=1, le=2**62, examples=[1])]
+
+router = APIRouter(prefix="/v1", responses=ERRORS)
+
+
+def _service(request: Request):
+    return request.app.state.service
+
+
+def tables_of(customers: list[CustomerData]) -> dict[str, pd.DataFrame]:
+    """The raw data of the customers as the data contract's tables (customer_id on every row)."""
+    rows: dict[str, list[dict]] = {
+        "customers": [],
+        "financial_statements": [],
+        "repayments": [],
+        "events": [],
+        "defaults": [],
+    }
+    for data in customers:
+        cid = data.customer.customer_id
+        rows["customers"].append(data.customer.model_dump())
+        for name in ("financial_statements", "repayments", "events", "defaults"):
+            rows[name].extend({"customer_id": cid, **r.model_dump()} for r in getattr(data, name))
+    return {name: _frame(name, found) for name, found in rows.items()}
+
+
+def _frame(name: str, rows: list[dict]) -> pd.DataFrame:
+    from features.schemas import SCHEMAS
+
+    columns = list(SCHEMAS[name].columns)
+    frame = pd.DataFrame(rows, columns=columns)
+    for column, spec in SCHEMAS[name].columns.items():
+        kind = str(spec.dtype)
+        if kind.startswith("datetime"):
+            frame[column] = pd.to_datetime(frame[column]).astype("datetime64[ns]")
+        elif kind == "float64":
+            frame[column] = frame[column].astype("float64")
+        elif kind == "int64":
+            frame[column] = frame[column].astype("int64")
+        else:
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame
+
+
+def _decision(d: CustomerDecision) -> dict:
+    return {
+        "customer_id": d.customer_id,
+        "as_of": d.as_of.date(),
+        "pd": d.pd,
+        "score": d.score,
+        "grade": d.grade,
+        "in_default_since": d.in_default_since,
+        "policy": d.policy,
+        "reasons": d.reasons,
+        "warning": d.warning,
+    }
+
+
+def score_customers(request: Request, customers: list[CustomerData], as_of: dt.date):
+    """Decide the customers online against their stored history; the model that decided."""
+    service = _service(request)
+    loaded = service.holder.loaded
+    if loaded is None:
+        raise Unavailable(
+            "no champion model is loaded: " + "; ".join(service.holder.status.reasons),
+            hint="promote a champion, or check that MLflow answers, then POST /v1/admin/reload",
+        )
+    online = loaded.online
+    request.state.model_version = online.model_version
+    ids = [c.customer.customer_id for c in customers]
+    when = pd.Timestamp(as_of)
+    history = lookup.score_history(service.engine, online.model_name, ids, when)
+    decisions = online.decide(tables_of(customers), when, history)
+    return online, decisions
+
+
+@router.post(
+    "/score",
+    response_model=ScoreResponse,
+    summary="Score one customer from raw data",
+    description="PD, score, grade, policy, top reasons and early warning of one customer at an "
+    "as-of date, computed from the raw data by the batch flow's code.",
+)
+def score(body: ScoreRequest, request: Request, _: Principal = Depends(require("score"))):
+    request.state.target = body.customer.customer_id
+    online, decisions = score_customers(request, [body], body.as_of)
+    return {
+        **_decision(decisions[0]),
+        "model": {"name": online.model_name, "version": online.model_version},
+        "request_id": request.state.request_id,
+    }
+
+
+@router.post(
+    "/score/batch",
+    response_model=BatchResponse,
+    summary="Score several customers from raw data",
+    description="Up to the configured number of customers (CREDITRISK_SERVE_MAX_BATCH) at one "
+    "as-of date; decisions in the order sent.",
+)
+def score_batch(body: BatchRequest, request: Request, _: Principal = Depends(require("score"))):
+    limit = _service(request).config.max_batch
+    if len(body.customers) > limit:
+        raise BadInput(
+            f"{len(body.customers)} customers in one request; at most {limit}",
+            field="customers",
+            hint=f"send at most {limit} customers per request",
+        )
+    online, decisions = score_customers(request, body.customers, body.as_of)
+    order = {c.customer.customer_id: i for i, c in enumerate(body.customers)}
+    decisions = sorted(decisions, key=lambda d: order[d.customer_id])
+    return {
+        "model": {"name": online.model_name, "version": online.model_version},
+        "request_id": request.state.request_id,
+        "decisions": [_decision(d) for d in decisions],
+    }
+
+
+@router.get(
+    "/customers/{customer_id}",
+    response_model=CustomerView,
+    summary="A customer's latest stored score, decision, warnings and grade history",
+)
+def customer(customer_id: CustomerId, request: Request, _: Principal = Depends(require("read"))):
+    request.state.target = customer_id
+    service = _service(request)
+    return lookup.customer_view(service.engine, service.config.model_name, customer_id)
+
+
+@router.get("/warnings", response_model=WarningList, summary="Stored warnings, newest first")
+def warnings(
+    request: Request,
+    level: Annotated[list[LEVELS] | None, Query(description="only these levels")] = None,
+    status: Annotated[
+        list[Literal[STATUSES]] | None,  # type: ignore[valid-type]
+        Query(description="these statuses (default: open and acknowledged)"),
+    ] = None,
+    customer_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    _: Principal = Depends(require("read")),
+):
+    engine = _service(request).engine
+    found = lookup.warnings_view(
+        engine,
+        tuple(status) if status else ("open", "acknowledged"),
+        tuple(level) if level else None,
+        customer_id,
+        limit,
+    )
+    return {"warnings": found}
+
+
+def _act(action, request: Request, warning_id: int, note: Note, who: Principal) -> dict:
+    request.state.target = str(warning_id)
+    engine = _service(request).engine
+    lookup.warning_view(engine, warning_id)  # 404 before anything is tried
+    action(engine, warning_id, f"api:{who.key_name}", note.note)
+    return lookup.warning_view(engine, warning_id)
+
+
+@router.post(
+    "/warnings/{warning_id}/acknowledge",
+    response_model=StoredWarning,
+    summary="Acknowledge a warning, with a note",
+)
+def acknowledge(
+    warning_id: WarningId, note: Note, request: Request, who: Principal = Depends(require("act"))
+):
+    return _act(review.acknowledge_warning, request, warning_id, note, who)
+
+
+@router.post(
+    "/warnings/{warning_id}/resolve",
+    response_model=StoredWarning,
+    summary="Resolve a warning, with a note",
+)
+def resolve(
+    warning_id: WarningId, note: Note, request: Request, who: Principal = Depends(require("act"))
+):
+    return _act(review.resolve_warning, request, warning_id, note, who)
+
+
+@router.get("/model", response_model=ModelCard, summary="The champion's card")
+def model(request: Request, _: Principal = Depends(require("read"))):
+    loaded = _service(request).holder.loaded
+    if loaded is None:
+        raise Unavailable("no champion model is loaded", hint="see GET /ready for why")
+    return loaded.card | {"loaded_from": loaded.card.get("loaded_from", "registry")}
+
+
+@router.get("/monitoring", response_model=MonitoringView, summary="The latest monitoring verdicts")
+def monitoring(request: Request, _: Principal = Depends(require("read"))):
+    service = _service(request)
+    return lookup.latest_monitoring(service.engine, service.config.model_name)
+
+
+@router.post("/admin/reload", summary="Check the registry now and load a new champion")
+def reload(request: Request, _: Principal = Depends(require("admin"))):
+    holder = _service(request).holder
+    holder.check(force=True)
+    service = _service(request)
+    service.keyring.refresh()
+    return service.ready()
+
+
+@router.get("/admin/keys", summary="API keys (never the keys themselves)")
+def keys(request: Request, _: Principal = Depends(require("admin"))):
+    found = list_keys(_service(request).engine)
+    return {"keys": [_key(k) for k in found]}
+
+
+def _key(key) -> dict:
+    out = {name: getattr(key, name) for name in ("name", "role", "prefix", "created_by")}
+    for name in ("created_at", "revoked_at", "last_used_at"):
+        value = getattr(key, name)
+        out[name] = None if value is None else f"{value:%Y-%m-%dT%H:%M:%S}"
+    return out
+
+
+@router.post("/admin/keys/{name}/revoke", summary="Revoke an API key")
+def revoke(
+    name: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")],
+    request: Request,
+    who: Principal = Depends(require("admin")),
+):
+    service = _service(request)
+    found = revoke_key(service.engine, name, f"api:{who.key_name}")
+    service.keyring.refresh()
+    return _key(found)
