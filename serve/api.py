@@ -20,6 +20,7 @@ from serve.schemas import (
     CustomerData,
     CustomerView,
     ErrorResponse,
+    FeatureRequest,
     ModelCard,
     MonitoringView,
     Note,
@@ -104,19 +105,23 @@ def _decision(d: CustomerDecision) -> dict:
 def score_customers(request: Request, customers: list[CustomerData], as_of: dt.date):
     """Decide the customers online against their stored history; the model that decided."""
     service = _service(request)
-    loaded = service.holder.loaded
-    if loaded is None:
-        raise Unavailable(
-            "no champion model is loaded: " + "; ".join(service.holder.status.reasons),
-            hint="promote a champion, or check that MLflow answers, then POST /v1/admin/reload",
-        )
-    online = loaded.online
+    online = _loaded(request)
     request.state.model_version = online.model_version
     ids = [c.customer.customer_id for c in customers]
     when = pd.Timestamp(as_of)
     history = lookup.score_history(service.engine, online.model_name, ids, when)
-    decisions = online.decide(tables_of(customers), when, history)
+    decisions = online.decide(tables_of(customers), when, history, checked=True)
     return online, decisions
+
+
+def _loaded(request: Request):
+    service = _service(request)
+    if service.holder.loaded is None:
+        raise Unavailable(
+            "no champion model is loaded: " + "; ".join(service.holder.status.reasons),
+            hint="promote a champion, or check that MLflow answers, then POST /v1/admin/reload",
+        )
+    return service.holder.loaded.online
 
 
 @router.post(
@@ -131,6 +136,32 @@ def score(body: ScoreRequest, request: Request, _: Principal = Depends(require("
     online, decisions = score_customers(request, [body], body.as_of)
     return {
         **_decision(decisions[0]),
+        "model": {"name": online.model_name, "version": online.model_version},
+        "request_id": request.state.request_id,
+    }
+
+
+@router.post(
+    "/score/features",
+    response_model=ScoreResponse,
+    summary="Score one customer from a ready feature row",
+    description="The same decision as POST /v1/score, from the model's input features as "
+    "computed elsewhere (absent features count as missing).",
+)
+def score_features(
+    body: FeatureRequest, request: Request, _: Principal = Depends(require("score"))
+):
+    request.state.target = body.customer_id
+    online = _loaded(request)
+    request.state.model_version = online.model_version
+    when = pd.Timestamp(body.as_of)
+    rows = [{"customer_id": body.customer_id, **body.features}]
+    history = lookup.score_history(
+        _service(request).engine, online.model_name, [body.customer_id], when
+    )
+    decision = online.decide_snapshot(online.feature_rows(rows, when), history)[0]
+    return {
+        **_decision(decision),
         "model": {"name": online.model_name, "version": online.model_version},
         "request_id": request.state.request_id,
     }

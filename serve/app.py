@@ -1,7 +1,7 @@
 """The scoring service: `create_app(config)` builds the FastAPI app (API under /v1, the web page
 at /, /health and /ready), its model holder, key ring and audit writer.
 
-Every request gets a request id; every /v1 call (and every page action) writes an audit row: who,
+Every request gets a request id; every /v1 call and page request writes an audit row: who,
 when, what (method and route template), the target id, the model version, a hash of the body,
 the status and outcome. Bodies over the limit are refused with 413 before they are read whole.
 Errors are one JSON shape (`serve.schemas.ErrorResponse`); nothing a client sends gives a 500.
@@ -20,20 +20,24 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipelines.errors import CreditriskError
+from pipelines.store.queries import list_runs
 from pipelines.usecases.access import AuditEntry, AuditWriter, KeyRing
 from pipelines.usecases.online import RecordsRejected
-from serve.auth import AuthError
+from serve.auth import API_KEY_HEADER, AuthError
 from serve.holder import ModelHolder
 from serve.schemas import Health, Ready
 
 log = logging.getLogger("creditrisk.serve")
 OUTCOMES = {2: "ok", 3: "redirect", 4: "refused", 5: "failed"}
+UNAUDITED = ("/health", "/ready", "/openapi.json", "/favicon.ico")
+UNAUDITED_PREFIXES = ("/static/", "/docs", "/redoc")
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class Service:
 
     def __init__(self, config: ServeConfig, engine, holder: ModelHolder):
         self.config, self.engine, self.holder = config, engine, holder
+        self.book_dir: Path | None = None  # the book the page reads raw rows from
         self.keyring = KeyRing(engine, config.key_refresh_seconds)
         self.audit = AuditWriter(engine)
         self._stop = threading.Event()
@@ -75,8 +80,18 @@ class Service:
 
     def start(self) -> None:
         self.holder.start()
+        self.warm()
         self._checker = threading.Thread(target=self._follow, name="champion-check", daemon=True)
         self._checker.start()
+
+    def warm(self) -> None:
+        """Compute the book's context of the stored runs' dates now, not on a first request."""
+        loaded = self.holder.loaded
+        if loaded is None:
+            return
+        runs = list_runs(self.engine, self.config.model_name)
+        for as_of in runs["as_of"].head(12):
+            loaded.online.context(pd.Timestamp(as_of))
 
     def _follow(self) -> None:
         while not self._stop.wait(self.config.check_seconds):
@@ -122,7 +137,7 @@ def install_errors(app: FastAPI) -> None:
         where = ".".join(str(p) for p in first["loc"])
         return _error(
             422,
-            "bad_input",
+            "bad input",
             f"{where}: {first['reason']}",
             _request_id(request),
             "correct the fields listed in errors",
@@ -135,7 +150,7 @@ def install_errors(app: FastAPI) -> None:
             {"loc": [p["table"], p["key"], p["column"]], "reason": p["reason"]}
             for p in exc.problems
         ]
-        return _error(422, "bad_input", exc.message, _request_id(request), exc.hint, errors)
+        return _error(422, exc.kind, exc.message, _request_id(request), exc.hint, errors)
 
     @app.exception_handler(CreditriskError)
     async def _typed(request: Request, exc: CreditriskError):
@@ -153,8 +168,8 @@ def install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
-        kind = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
-            exc.status_code, "http_error"
+        kind = {404: "not found", 405: "method not allowed", 413: "too large"}.get(
+            exc.status_code, "http error"
         )
         return _error(
             exc.status_code,
@@ -236,11 +251,14 @@ class AccessMiddleware:
     def _audit(service, scope, state, status, digest, started) -> None:
         path = scope.get("path", "")
         method = scope.get("method", "")
-        if not (path.startswith("/v1") or (path.startswith("/ui") and method == "POST")):
+        if path in UNAUDITED or path.startswith(UNAUDITED_PREFIXES):
             return
         route = scope.get("route")
         template = getattr(route, "path", None) or path[:200]
         principal = state.get("principal")
+        if principal is None:  # refused before its key was asked for (a 422, a 413): who sent it
+            given = dict(scope.get("headers") or []).get(API_KEY_HEADER.lower().encode())
+            principal = service.keyring.check(given.decode("latin-1")) if given else None
         entry = AuditEntry(
             at=dt.datetime.now(dt.UTC),
             request_id=state["request_id"],
@@ -284,6 +302,7 @@ def create_app(config: ServeConfig, service: Service | None = None, build_servic
         if app.state.service is None:
             app.state.service = build_service()
         app.state.keyring = app.state.service.keyring
+        app.state.book_dir = app.state.service.book_dir
         app.state.service.start()
         try:
             yield
@@ -304,7 +323,7 @@ def create_app(config: ServeConfig, service: Service | None = None, build_servic
     )
     app.state.service = service
     if service is not None:
-        app.state.keyring = service.keyring
+        app.state.keyring, app.state.book_dir = service.keyring, service.book_dir
     install_errors(app)
 
     from serve.api import router

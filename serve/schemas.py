@@ -202,6 +202,33 @@ class BatchRequest(Strict):
         return self
 
 
+class FeatureRequest(Strict):
+    """Score one customer from a ready feature row (the model's inputs by name)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "as_of": "2024-07-01",
+                    "customer_id": "C0001234",
+                    "features": {"days_past_due_max_3m": 12.0, "segment": "sme", "leverage": 0.63},
+                }
+            ]
+        }
+    )
+    as_of: IsoDate
+    customer_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+    features: Annotated[
+        dict[
+            Annotated[str, StringConstraints(max_length=100)],
+            Annotated[float, Field(allow_inf_nan=False)]
+            | Annotated[str, StringConstraints(max_length=100)]
+            | None,
+        ],
+        Field(max_length=500),
+    ]
+
+
 class Note(Strict):
     """What was done about a warning, in words (kept with the warning and in the audit log)."""
 

@@ -15,10 +15,13 @@ from pipelines.decisions.backtest import Backtest, goals_of, goals_view, levels_
 from pipelines.flows.guard import Recovered, job, job_tag
 from pipelines.settings import Settings, get_settings
 from pipelines.usecases import review
+from pipelines.usecases.access import renew_key
 from pipelines.usecases.book import GenerateRequest
 from pipelines.usecases.main_job import MainJobRequest, MainJobResult
+from pipelines.usecases.preflight import check_store
 from pipelines.usecases.scoring import DecisionConfig, ScoringOutcome
 
+DEMO_KEY = "demo"
 RUN_HELP = """Run the whole main job on the embedded default and print a summary.
 
 Generates a synthetic customer book, validates it against the data contract, builds point-in-time
@@ -173,6 +176,23 @@ def print_summary(summary: MainJobResult, settings: Settings, seconds: float) ->
         console.print(
             f"  trace a decision: creditrisk decisions reproduce {summary.runs[-1].run_id}"
         )
+    print_service_hint(settings)
+
+
+def print_service_hint(settings: Settings) -> None:
+    """How to start the scoring service and open the page, with a fresh demo key (officer)."""
+    engine = check_store(settings.results_url, create=False)
+    try:
+        demo = renew_key(engine, DEMO_KEY, "officer", "creditrisk-run")
+    finally:
+        engine.dispose()
+    console.print("  scoring service and page: creditrisk serve, then open http://127.0.0.1:8000/")
+    console.print(
+        f"    and sign in with the demo key (role officer; `creditrisk keys revoke {DEMO_KEY}` "
+        "ends it):",
+        soft_wrap=True,
+    )
+    console.print(f"    {demo.token}", soft_wrap=True, highlight=False)
 
 
 def print_recovered(recovered: Recovered) -> None:

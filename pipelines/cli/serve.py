@@ -72,7 +72,8 @@ def serve(
     console.print(
         f"creditrisk service on http://{host}:{port}  (page /, API /v1, docs /docs); Ctrl-C stops"
     )
-    logging.getLogger("creditrisk.serve").setLevel(logging.INFO)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("creditrisk.serve").setLevel(logging.INFO)  # ids, routes, statuses only
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     except OSError as exc:

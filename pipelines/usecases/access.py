@@ -29,6 +29,7 @@ import re
 import secrets
 import threading
 import time
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 
 import pandas as pd
@@ -165,6 +166,13 @@ def revoke_key(engine: Engine, name: str, revoked_by: str) -> ApiKey:
             ) from exc
         except store.KeyStateError as exc:
             raise Conflict(str(exc), field="NAME") from exc
+
+
+def renew_key(engine: Engine, name: str, role: str, user: str) -> CreatedKey:
+    """A fresh key of this name: the active one (if any) revoked, a new one created."""
+    with suppress(NotFound):
+        revoke_key(engine, name, user)
+    return create_key(engine, name, role, user)
 
 
 def _matches(token: str, found: tuple[str, ApiKey] | None) -> ApiKey | None:

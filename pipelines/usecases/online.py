@@ -24,7 +24,7 @@ from features.build import ID, BookContext, book_context
 from features.labels import default_dates, derived_default_dates
 from features.schemas import SCHEMAS, TABLES, ContractError, validate_tables
 from features.snapshots import DEFAULTED_ON, LABEL, TIME, build_snapshot
-from models.scorer import CreditScorer
+from models.scorer import NUMERIC, TEXT, CreditScorer
 from pipelines.errors import BadInput
 from pipelines.usecases.scoring import DecisionConfig, decide_date
 
@@ -117,11 +117,19 @@ class OnlineScorer:
                 self._contexts.popitem(last=False)
         return context
 
-    def tables(self, raw: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    def tables(
+        self, raw: dict[str, pd.DataFrame], checked: bool = False
+    ) -> dict[str, pd.DataFrame]:
         """The raw tables validated by the data contract, with the book's tables all present
-        (empty where the customers have no rows), so the same feature families apply."""
+        (empty where the customers have no rows), so the same feature families apply.
+
+        ``checked``: the caller already enforced every rule of the contract on these rows and
+        typed them as it does (the API's strict request models do): only the tables are
+        completed."""
         given = {name: raw.get(name) for name in TABLES if name in self.book.tables or name in raw}
         given = {name: _empty(name) if frame is None else frame for name, frame in given.items()}
+        if checked:
+            return given
         try:
             result = validate_tables(given, max_reject_rate=1.0)
         except ContractError as exc:
@@ -159,12 +167,53 @@ class OnlineScorer:
         return dates
 
     def decide(
-        self, raw: dict[str, pd.DataFrame], as_of: pd.Timestamp | str, history: pd.DataFrame
+        self,
+        raw: dict[str, pd.DataFrame],
+        as_of: pd.Timestamp | str,
+        history: pd.DataFrame,
+        checked: bool = False,
     ) -> list[CustomerDecision]:
         """Validate, build features, score and decide the customers of ``raw`` at ``as_of``,
-        warned against their stored ``history`` (customer_id, as_of, pd, grade)."""
+        warned against their stored ``history`` (customer_id, as_of, pd, grade); ``checked``
+        as in `tables`."""
         as_of = pd.Timestamp(as_of)
-        snapshot = self.snapshot(self.tables(raw), as_of)
+        snapshot = self.snapshot(self.tables(raw, checked), as_of)
+        return self.decide_snapshot(snapshot, history)
+
+    def feature_rows(self, rows: list[dict[str, Any]], as_of: pd.Timestamp) -> pd.DataFrame:
+        """A snapshot from ready feature rows (customer_id and the model's input columns by
+        name; absent ones missing): numbers as floats, categories as text. Unknown names and
+        values of the wrong kind are `BadInput` naming the row and feature."""
+        kinds = self.scorer.signature
+        known = {c for c, kind in kinds.items() if kind in (NUMERIC, TEXT)}
+        text = {c for c, kind in kinds.items() if kind == TEXT}
+        for i, row in enumerate(rows):
+            for name, value in row.items():
+                if name == ID:
+                    continue
+                where = {"source": "features", "key": str(i), "field": name}
+                if name not in known:
+                    raise BadInput("not an input of the model", **where,
+                                   hint="GET /v1/model lists the features")  # fmt: skip
+                if value is not None and (name in text) != isinstance(value, str):
+                    kind = "text" if name in text else "a number"
+                    raise BadInput(f"must be {kind} or null", **where)
+        columns = [c for c, kind in kinds.items() if kind in (NUMERIC, TEXT)]
+        frame = pd.DataFrame(rows).reindex(columns=[ID, *columns])
+        numeric = [c for c in columns if c not in text]
+        frame[numeric] = frame[numeric].astype("float64")
+        for column in text:
+            frame[column] = frame[column].astype("str").where(frame[column].notna(), None)
+        frame[ID] = frame[ID].astype("str")
+        frame.insert(1, TIME, pd.Series(as_of, index=frame.index, dtype="datetime64[ns]"))
+        frame[DEFAULTED_ON] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
+        return frame
+
+    def decide_snapshot(
+        self, snapshot: pd.DataFrame, history: pd.DataFrame
+    ) -> list[CustomerDecision]:
+        """Decide a scoring snapshot of one as-of date by the batch code (`decide_date`)."""
+        as_of = pd.Timestamp(snapshot[TIME].iloc[0])
         decided = decide_date(snapshot, self.scorer, history, self.config)
         scored = decided.scored
         policy = decided.decisions.set_index("customer_id")
