@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
 from typing import Annotated, Literal
 
 import pandas as pd
@@ -24,6 +25,8 @@ from serve.schemas import (
     ModelCard,
     MonitoringView,
     Note,
+    OverrideRecorded,
+    OverrideRequest,
     ScoreRequest,
     ScoreResponse,
     StoredWarning,
@@ -201,6 +204,29 @@ def customer(customer_id: CustomerId, request: Request, _: Principal = Depends(r
     request.state.target = customer_id
     service = _service(request)
     return lookup.customer_view(service.engine, service.config.model_name, customer_id)
+
+
+@router.post(
+    "/customers/{customer_id}/override",
+    response_model=OverrideRecorded,
+    summary="Override the recommended limit (and term) of the customer's latest decision",
+)
+def override(
+    customer_id: CustomerId,
+    body: OverrideRequest,
+    request: Request,
+    who: Principal = Depends(require("act")),
+):
+    request.state.target = customer_id
+    found = review.override_limit(
+        _service(request).engine,
+        customer_id,
+        body.limit,
+        f"api:{who.key_name}",
+        body.reason,
+        term_days=body.term_days,
+    )
+    return asdict(found)
 
 
 @router.get("/warnings", response_model=WarningList, summary="Stored warnings, newest first")

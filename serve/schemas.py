@@ -236,6 +236,19 @@ class Note(Strict):
     note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
 
+class OverrideRequest(Strict):
+    """A manual limit (and term) against the customer's latest stored decision, and why."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"limit": 250000.0, "term_days": 90, "reason": "collateral pledged"}]
+        }
+    )
+    limit: Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
+    term_days: Annotated[int, Field(ge=0, le=3650)] | None = None
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
 # responses -------------------------------------------------------------------------------------
 
 
@@ -388,3 +401,14 @@ class Ready(Out):
     model: ModelRef | None
     reasons: list[str]
     checked_at: str | None
+
+
+class OverrideRecorded(Out):
+    override_id: int
+    customer_id: str
+    run_id: int
+    original_limit: float | None
+    override_limit: float
+    term_days: int | None
+    user: str
+    reason: str
