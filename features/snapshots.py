@@ -55,15 +55,22 @@ def build_snapshot(
     if not with_defaulted:
         return snapshot
     never = pd.Series(pd.NaT, index=snapshot.index, dtype="datetime64[ns]")
-    defaulted = _in_default(tables, as_of, context, dates)
-    return pd.concat([snapshot.assign(**{DEFAULTED_ON: never}), defaulted], ignore_index=True)
+    snapshot = snapshot.assign(**{DEFAULTED_ON: never})
+    customers = defaulted_population(tables["customers"], as_of, dates)
+    if customers.empty:  # one customer scored online, say: no second feature build
+        return snapshot
+    defaulted = _in_default(tables, customers, as_of, context, dates)
+    return pd.concat([snapshot, defaulted], ignore_index=True)
 
 
 def _in_default(
-    tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, context: BookContext, dates: pd.Series
+    tables: dict[str, pd.DataFrame],
+    customers: pd.DataFrame,
+    as_of: pd.Timestamp,
+    context: BookContext,
+    dates: pd.Series,
 ) -> pd.DataFrame:
-    """Features of the customers in default at ``as_of``, with their default date, no label."""
-    customers = defaulted_population(tables["customers"], as_of, dates)
+    """Features of ``customers`` (those in default at ``as_of``), their default date, no label."""
     # build_features keeps the customers not in default: given no default dates, all of these
     features = build_features({**tables, "customers": customers}, as_of, context, dates.iloc[:0])
     since = default_date_of(features[ID], dates)
