@@ -24,15 +24,19 @@ import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipelines.errors import CreditriskError
 from pipelines.store.queries import list_runs
 from pipelines.usecases.access import AuditEntry, AuditWriter, KeyRing
 from pipelines.usecases.online import RecordsRejected
+from serve.api import router
 from serve.auth import API_KEY_HEADER, AuthError
 from serve.holder import ModelHolder
 from serve.schemas import Health, Ready
+from serve.web import STATIC_DIR, error_page
+from serve.web import router as web_router
 
 log = logging.getLogger("creditrisk.serve")
 OUTCOMES = {2: "ok", 3: "redirect", 4: "refused", 5: "failed"}
@@ -125,6 +129,13 @@ def _loc(parts) -> list:
     return [p if isinstance(p, int) else str(p) for p in parts]
 
 
+def _wants_page(request: Request) -> bool:
+    """A person's browser asking for a page (not the API, not a script)."""
+    path = request.url.path
+    accept = request.headers.get("accept", "")
+    return not path.startswith(("/v1", "/health", "/ready")) and "text/html" in accept
+
+
 def install_errors(app: FastAPI) -> None:
     """Every error as `ErrorResponse`: typed errors by their status, validation 422 by field."""
 
@@ -168,6 +179,11 @@ def install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
+        if _wants_page(request):
+            reason = str(exc.detail) if exc.status_code != 404 else "there is no such page"
+            return error_page(
+                request, None, exc.status_code, str(exc.detail), reason, "go back to the start page"
+            )
         kind = {404: "not found", 405: "method not allowed", 413: "too large"}.get(
             exc.status_code, "http error"
         )
@@ -326,15 +342,9 @@ def create_app(config: ServeConfig, service: Service | None = None, build_servic
         app.state.keyring, app.state.book_dir = service.keyring, service.book_dir
     install_errors(app)
 
-    from serve.api import router
-
     app.include_router(router)
-    try:
-        from serve.web import router as web_router
-    except ImportError:  # the page is optional while it is being built
-        web_router = None
-    if web_router is not None:
-        app.include_router(web_router)
+    app.include_router(web_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/health", response_model=Health, summary="The process answers")
     def health():

@@ -12,7 +12,8 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    model_validator,
+    ValidationInfo,
+    field_validator,
 )
 
 MAX_STATEMENTS, MAX_REPAYMENTS, MAX_EVENTS, MAX_DEFAULTS = 200, 600, 500, 20
@@ -51,11 +52,13 @@ class Customer(Strict):
     onboarded_on: IsoDate
     founded_on: IsoDate | None = None
 
-    @model_validator(mode="after")
-    def _founded_first(self) -> Customer:
-        if self.founded_on is not None and self.founded_on > self.onboarded_on:
+    @field_validator("founded_on")
+    @classmethod
+    def _founded_first(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        onboarded = info.data.get("onboarded_on")
+        if value is not None and onboarded is not None and value > onboarded:
             raise ValueError("founded_on is after onboarded_on")
-        return self
+        return value
 
 
 class Statement(Strict):
@@ -73,11 +76,13 @@ class Statement(Strict):
     equity: Signed | None = None
     inventory: Amount | None = None
 
-    @model_validator(mode="after")
-    def _published_after_period(self) -> Statement:
-        if self.published_on < self.period_end:
+    @field_validator("published_on")
+    @classmethod
+    def _published_after_period(cls, value: dt.date, info: ValidationInfo) -> dt.date:
+        period_end = info.data.get("period_end")
+        if period_end is not None and value < period_end:
             raise ValueError("published_on is before period_end: a statement is published after")
-        return self
+        return value
 
 
 class Repayment(Strict):
@@ -88,11 +93,12 @@ class Repayment(Strict):
     amount_paid: Amount
     days_past_due: Annotated[int, Field(ge=0, le=100_000)]
 
-    @model_validator(mode="after")
-    def _first_of_month(self) -> Repayment:
-        if self.month.day != 1:
+    @field_validator("month")
+    @classmethod
+    def _first_of_month(cls, value: dt.date) -> dt.date:
+        if value.day != 1:
             raise ValueError("month must be the first day of the month (e.g. 2023-01-01)")
-        return self
+        return value
 
 
 class Event(Strict):
@@ -106,13 +112,15 @@ class Default(Strict):
     reason: Annotated[str, StringConstraints(max_length=200)] | None = None
 
 
-def _unique(rows: list, key, what: str) -> None:
+def _unique(rows: list, key, what: str) -> list:
+    """The rows, when no two share a key."""
     seen = set()
     for row in rows:
         k = key(row)
         if k in seen:
             raise ValueError(f"two {what} share the key {k}: send each once")
         seen.add(k)
+    return rows
 
 
 class CustomerData(Strict):
@@ -124,16 +132,20 @@ class CustomerData(Strict):
     events: Annotated[list[Event], Field(max_length=MAX_EVENTS)] = []
     defaults: Annotated[list[Default], Field(max_length=MAX_DEFAULTS)] = []
 
-    @model_validator(mode="after")
-    def _keys(self) -> CustomerData:
-        _unique(self.repayments, lambda r: str(r.month), "repayments")
-        _unique(
-            self.financial_statements,
-            lambda s: f"{s.period_end}/{s.published_on}",
-            "financial_statements",
-        )
-        _unique(self.defaults, lambda d: str(d.defaulted_on), "defaults")
-        return self
+    @field_validator("repayments")
+    @classmethod
+    def _months_once(cls, rows: list[Repayment]) -> list[Repayment]:
+        return _unique(rows, lambda r: str(r.month), "repayments")
+
+    @field_validator("financial_statements")
+    @classmethod
+    def _statements_once(cls, rows: list[Statement]) -> list[Statement]:
+        return _unique(rows, lambda s: f"{s.period_end}/{s.published_on}", "financial_statements")
+
+    @field_validator("defaults")
+    @classmethod
+    def _defaults_once(cls, rows: list[Default]) -> list[Default]:
+        return _unique(rows, lambda d: str(d.defaulted_on), "defaults")
 
 
 EXAMPLE_CUSTOMER = {
@@ -196,10 +208,10 @@ class BatchRequest(Strict):
     as_of: IsoDate
     customers: Annotated[list[CustomerData], Field(min_length=1)]
 
-    @model_validator(mode="after")
-    def _distinct(self) -> BatchRequest:
-        _unique(self.customers, lambda c: c.customer.customer_id, "customers")
-        return self
+    @field_validator("customers")
+    @classmethod
+    def _distinct(cls, rows: list[CustomerData]) -> list[CustomerData]:
+        return _unique(rows, lambda c: c.customer.customer_id, "customers")
 
 
 class FeatureRequest(Strict):

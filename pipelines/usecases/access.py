@@ -258,6 +258,11 @@ class KeyRing:
                 self._used[key.id] = _utcnow()
         return key
 
+    def active(self, name: str) -> bool:
+        """Whether an active key has this name (as of the last reload: see `check`)."""
+        self._maybe_reload()
+        return any(key.name == name for _, key in self._keys.values())
+
     def __len__(self) -> int:
         return len(self._keys)
 
