@@ -184,14 +184,20 @@ def install_errors(app: FastAPI) -> None:
             return error_page(
                 request, None, exc.status_code, str(exc.detail), reason, "go back to the start page"
             )
-        kind = {404: "not found", 405: "method not allowed", 413: "too large"}.get(
-            exc.status_code, "http error"
-        )
+        status, detail, errors, hint = exc.status_code, str(exc.detail), [], None
+        if status == 400:  # FastAPI could not read the body (not UTF-8, say): bad input too
+            status, errors = 422, [{"loc": ["body"], "reason": detail}]
+            hint = "send a JSON body in UTF-8"
+        elif status == 413:
+            hint = "send fewer customers per request"
+        kind = {404: "not found", 405: "method not allowed", 413: "too large", 422: "bad input"}
         return _error(
-            exc.status_code,
-            kind,
-            str(exc.detail),
+            status,
+            kind.get(status, "http error"),
+            detail,
             _request_id(request),
+            hint,
+            errors,
             headers=getattr(exc, "headers", None),
         )
 
@@ -212,8 +218,11 @@ def install_errors(app: FastAPI) -> None:
         )
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(StarletteHTTPException):
+    """Raised while the body is read, past the limit: the app's handler answers 413."""
+
+    def __init__(self, limit: int):
+        super().__init__(413, f"the request body is over the limit of {limit:,} bytes")
 
 
 class AccessMiddleware:
@@ -244,7 +253,7 @@ class AccessMiddleware:
                     chunk = message.get("body", b"")
                     seen[0] += len(chunk)
                     if seen[0] > limit:
-                        raise BodyTooLarge
+                        raise BodyTooLarge(limit)
                     digest.update(chunk)
                 return message
 
@@ -298,10 +307,11 @@ class AccessMiddleware:
 async def _too_large(send, request_id: str, limit: int) -> None:
     response = _error(
         413,
-        "too_large",
+        "too large",
         f"the request body is over the limit of {limit:,} bytes",
         request_id,
         "send fewer customers per request",
+        headers={"x-request-id": request_id},
     )
     await response({"type": "http"}, _no_body, send)
 
