@@ -127,6 +127,12 @@ def _loaded(request: Request):
     return service.holder.loaded.online
 
 
+def _answered(request: Request, online) -> dict:
+    """Which model answered, and the request's id."""
+    model = {"name": online.model_name, "version": online.model_version}
+    return {"model": model, "request_id": request.state.request_id}
+
+
 @router.post(
     "/score",
     response_model=ScoreResponse,
@@ -139,8 +145,7 @@ def score(body: ScoreRequest, request: Request, _: Principal = Depends(require("
     online, decisions = score_customers(request, [body], body.as_of)
     return {
         **_decision(decisions[0]),
-        "model": {"name": online.model_name, "version": online.model_version},
-        "request_id": request.state.request_id,
+        **_answered(request, online),
     }
 
 
@@ -165,8 +170,7 @@ def score_features(
     decision = online.decide_snapshot(online.feature_rows(rows, when), history)[0]
     return {
         **_decision(decision),
-        "model": {"name": online.model_name, "version": online.model_version},
-        "request_id": request.state.request_id,
+        **_answered(request, online),
     }
 
 
@@ -174,7 +178,7 @@ def score_features(
     "/score/batch",
     response_model=BatchResponse,
     summary="Score several customers from raw data",
-    description="Up to the configured number of customers (CREDITRISK_SERVE_MAX_BATCH) at one "
+    description="Up to the configured number of customers (`creditrisk serve --max-batch`) at one "
     "as-of date; decisions in the order sent.",
 )
 def score_batch(body: BatchRequest, request: Request, _: Principal = Depends(require("score"))):
@@ -189,8 +193,7 @@ def score_batch(body: BatchRequest, request: Request, _: Principal = Depends(req
     order = {c.customer.customer_id: i for i, c in enumerate(body.customers)}
     decisions = sorted(decisions, key=lambda d: order[d.customer_id])
     return {
-        "model": {"name": online.model_name, "version": online.model_version},
-        "request_id": request.state.request_id,
+        **_answered(request, online),
         "decisions": [_decision(d) for d in decisions],
     }
 
