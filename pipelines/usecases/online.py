@@ -4,8 +4,9 @@
 features need of the whole book: the customers, for the industry default rates and category
 levels at each as-of date, and the default dates). `decide` takes the raw tables of a few
 customers in the data contract's columns, validates them as a book is validated, builds their
-snapshot with `features.snapshots.build_snapshot` and decides it with `scoring.decide_date`:
-the same code, in the same order, as a batch run of that date, so the online score of a customer
+snapshot with `features.snapshots.build_snapshot` and decides it by the steps of
+`scoring.decide_date`: the same code, in the same order, as a batch run of that date (without the
+Parquet copy a stored run keeps), so the online score of a customer
 equals the stored batch score of the same date (given the same score history).
 """
 
@@ -26,7 +27,7 @@ from features.schemas import SCHEMAS, TABLES, ContractError, validate_tables
 from features.snapshots import DEFAULTED_ON, LABEL, TIME, build_snapshot
 from models.scorer import NUMERIC, TEXT, CreditScorer
 from pipelines.errors import BadInput
-from pipelines.usecases.scoring import DecisionConfig, decide_date
+from pipelines.usecases.scoring import DecisionConfig, decide_scores, raise_warnings
 
 CONTEXTS_KEPT = 64
 FAMILY_TABLES = ("financial_statements", "events")  # a family applies when its table is given
@@ -212,12 +213,12 @@ class OnlineScorer:
     def decide_snapshot(
         self, snapshot: pd.DataFrame, history: pd.DataFrame
     ) -> list[CustomerDecision]:
-        """Decide a scoring snapshot of one as-of date by the batch code (`decide_date`)."""
+        """Decide a scoring snapshot of one as-of date by the batch code (`decide_date`'s steps)."""
         as_of = pd.Timestamp(snapshot[TIME].iloc[0])
-        decided = decide_date(snapshot, self.scorer, history, self.config)
-        scored = decided.scored
-        policy = decided.decisions.set_index("customer_id")
-        warnings = decided.warnings.set_index("customer_id")
+        # as `decide_date` does, without the Parquet round trip that only a stored run needs
+        scored, decisions = decide_scores(snapshot, self.scorer, self.config.policy)
+        policy = decisions.set_index("customer_id")
+        warnings = raise_warnings(scored, history, self.config).set_index("customer_id")
         features = scored.drop(columns=["pd", "score", "grade", "reasons"])
         out = []
         for i, customer in enumerate(scored[ID].tolist()):
