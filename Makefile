@@ -33,7 +33,7 @@ test: $(STAMP)
 	mkdir -p $(PREFECT_HOME)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -n 2 --dist loadgroup -q
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -n 2 --dist loadgroup -q --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check --fix .
