@@ -56,11 +56,7 @@ quiet_environment()  # before MLflow is imported
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-
-try:
-    import psutil
-except ImportError:  # /proc is read instead
-    psutil = None
+import psutil  # noqa: E402  (a dependency of dask.distributed)
 
 DEFAULT_HOME = ROOT / "benchmarks" / ".data" / "serve-home"
 BIN = Path(sys.executable).parent
@@ -150,8 +146,6 @@ class Server:
 
     def processes(self) -> list[Any]:
         """The server's processes (the leader and its children) as psutil processes."""
-        if psutil is None:
-            return []
         try:
             leader = psutil.Process(self.process.pid)
             return [leader, *leader.children(recursive=True)]
@@ -160,8 +154,6 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User + system CPU seconds of the server's processes so far."""
-        if psutil is None:
-            return _proc_cpu(self.process.pid)
         total = 0.0
         for p in self.processes():
             with contextlib.suppress(psutil.Error):
@@ -171,25 +163,11 @@ class Server:
 
     def rss(self) -> int:
         """Resident bytes of the server's processes."""
-        if psutil is None:
-            return _proc_rss(self.process.pid)
         total = 0
         for p in self.processes():
             with contextlib.suppress(psutil.Error):
                 total += p.memory_info().rss
         return total
-
-
-def _proc_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _proc_rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
 
 
 def start(name: str, command: list[str], env: dict[str, str], log: Path, port: int) -> Server:

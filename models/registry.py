@@ -80,12 +80,18 @@ def register_challenger(
     return version
 
 
+NOT_SET = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")  # no such model, or alias
+
+
 def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
-    """The version an alias points at, or None when the alias is not set."""
+    """The version an alias points at, or None when the model or the alias is not set; a
+    registry that does not answer raises (that is not "not set")."""
     try:
         return str(client.get_model_version_by_alias(name, alias).version)
-    except MlflowException:
-        return None
+    except MlflowException as exc:
+        if exc.error_code in NOT_SET:
+            return None
+        raise
 
 
 def gate_failures(tags: dict[str, str], gates: Gates) -> list[str]:

@@ -9,12 +9,14 @@ from typing import Annotated, Literal
 import pandas as pd
 from fastapi import APIRouter, Depends, Path, Query, Request
 
+from features.schemas import TABLES
 from pipelines.errors import BadInput, Unavailable
 from pipelines.store.lifecycle import STATUSES
 from pipelines.usecases import lookup, review
 from pipelines.usecases.access import list_keys, revoke_key
-from pipelines.usecases.online import CustomerDecision
+from pipelines.usecases.online import CustomerDecision, contract_frame
 from serve.auth import Principal, require
+from serve.payloads import CHILD_TABLES
 from serve.schemas import (
     BatchRequest,
     BatchResponse,
@@ -58,37 +60,13 @@ def _service(request: Request):
 
 def tables_of(customers: list[CustomerData]) -> dict[str, pd.DataFrame]:
     """The raw data of the customers as the data contract's tables (customer_id on every row)."""
-    rows: dict[str, list[dict]] = {
-        "customers": [],
-        "financial_statements": [],
-        "repayments": [],
-        "events": [],
-        "defaults": [],
-    }
+    rows: dict[str, list[dict]] = {name: [] for name in TABLES}
     for data in customers:
         cid = data.customer.customer_id
         rows["customers"].append(data.customer.model_dump())
-        for name in ("financial_statements", "repayments", "events", "defaults"):
+        for name in CHILD_TABLES:
             rows[name].extend({"customer_id": cid, **r.model_dump()} for r in getattr(data, name))
-    return {name: _frame(name, found) for name, found in rows.items()}
-
-
-def _frame(name: str, rows: list[dict]) -> pd.DataFrame:
-    from features.schemas import SCHEMAS
-
-    columns = list(SCHEMAS[name].columns)
-    frame = pd.DataFrame(rows, columns=columns)
-    for column, spec in SCHEMAS[name].columns.items():
-        kind = str(spec.dtype)
-        if kind.startswith("datetime"):
-            frame[column] = pd.to_datetime(frame[column]).astype("datetime64[ns]")
-        elif kind == "float64":
-            frame[column] = frame[column].astype("float64")
-        elif kind == "int64":
-            frame[column] = frame[column].astype("int64")
-        else:
-            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
-    return frame
+    return {name: contract_frame(name, found) for name, found in rows.items()}
 
 
 def _decision(d: CustomerDecision) -> dict:

@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from models.master_scale import MasterScale
 from pipelines.errors import CreditriskError
 from pipelines.store.queries import list_runs
 from pipelines.usecases.access import AuditEntry, AuditWriter, KeyRing
@@ -62,9 +63,17 @@ class ServeConfig:
 class Service:
     """The app's parts, shared by the API and the web page."""
 
-    def __init__(self, config: ServeConfig, engine, holder: ModelHolder):
+    def __init__(
+        self,
+        config: ServeConfig,
+        engine,
+        holder: ModelHolder,
+        scale: MasterScale,
+        book_dir: Path | None = None,
+    ):
         self.config, self.engine, self.holder = config, engine, holder
-        self.book_dir: Path | None = None  # the book the page reads raw rows from
+        self.scale = scale  # the grades, best first, as the decisions use them
+        self.book_dir = book_dir  # the book the page reads raw rows from
         self.keyring = KeyRing(engine, config.key_refresh_seconds)
         self.audit = AuditWriter(engine)
         self._stop = threading.Event()
@@ -328,7 +337,6 @@ def create_app(config: ServeConfig, service: Service | None = None, build_servic
         if app.state.service is None:
             app.state.service = build_service()
         app.state.keyring = app.state.service.keyring
-        app.state.book_dir = app.state.service.book_dir
         app.state.service.start()
         try:
             yield
@@ -349,7 +357,7 @@ def create_app(config: ServeConfig, service: Service | None = None, build_servic
     )
     app.state.service = service
     if service is not None:
-        app.state.keyring, app.state.book_dir = service.keyring, service.book_dir
+        app.state.keyring = service.keyring
     install_errors(app)
 
     app.include_router(router)

@@ -41,6 +41,4 @@ def build_service(
     book = book_reference(book_dir, rejects_path)
     build = online_builder(decisions, book, config.model_name, horizon_months)
     holder = ModelHolder(config.tracking_uri, config.model_name, config.cache_dir, build)
-    service = Service(config, engine, holder)
-    service.book_dir = Path(book_dir)
-    return service
+    return Service(config, engine, holder, decisions.scale, Path(book_dir))

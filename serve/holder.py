@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlflow.exceptions import MlflowException
-
-from models.registry import CHAMPION, GOVERNANCE_EXPERIMENT, load_scorer
+from models.registry import CHAMPION, GOVERNANCE_EXPERIMENT, alias_version, load_scorer
 from models.scorer import CreditScorer
 from models.tracking import connect
 from pipelines.usecases.online import BookReference, OnlineScorer
@@ -89,20 +87,6 @@ def model_card(client, name: str, version: str, scorer: CreditScorer) -> dict[st
     }
 
 
-NOT_SET = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
-
-
-def champion_version(client, name: str) -> str | None:
-    """The champion's version, None when the model or its alias is not set; a registry that does
-    not answer raises (it is not "no champion")."""
-    try:
-        return str(client.get_model_version_by_alias(name, CHAMPION).version)
-    except MlflowException as exc:
-        if exc.error_code in NOT_SET:
-            return None
-        raise
-
-
 class ModelHolder:
     """Holds the current champion; `check` follows the registry alias, `start` falls back to
     the local copy. Swapping is one reference assignment: a request sees one model throughout."""
@@ -136,7 +120,7 @@ class ModelHolder:
         with self._lock:
             try:
                 client = connect(self.tracking_uri)
-                version = champion_version(client, self.model_name)
+                version = alias_version(client, self.model_name, CHAMPION)
                 if version is None:
                     self._set(
                         "unavailable" if self.loaded is None else "degraded",

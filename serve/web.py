@@ -28,8 +28,10 @@ import pandas as pd
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 from pydantic import ValidationError
 
+from models.master_scale import MasterScale
 from pipelines.errors import BadInput, CreditriskError, NotFound, Unavailable
 from pipelines.store.lifecycle import STATUSES
 from pipelines.usecases import lookup, review
@@ -267,15 +269,17 @@ def plain(value: Any) -> str:
     return fmt_number(value) if not isinstance(value, str) else value
 
 
-def grade_rank(grade: str) -> int:
-    """Worse grades rank higher: R1 -> 1, R8 -> 8, the default grade last."""
-    digits = re.search(r"\d+", str(grade))
-    return int(digits.group()) if digits else 99
+def grade_tones(scale: MasterScale) -> dict[str, str]:
+    """Each grade's colour class by its place on the master scale (g1 best ... g8), the default
+    grade ``gd``."""
+    last = len(scale.grades) - 1
+    tones = {g: f"g{1 + round(7 * i / max(last, 1))}" for i, g in enumerate(scale.grades)}
+    return tones | {scale.default_grade: "gd"}
 
 
-def grade_tone(grade: str) -> str:
-    rank = grade_rank(grade)
-    return "gd" if rank == 99 else f"g{min(rank, 8)}"
+@pass_context
+def grade_tone(context, grade: str) -> str:
+    return context["tones"].get(str(grade), "g4")
 
 
 templates.env.filters.update(
@@ -335,17 +339,18 @@ def reasons_chart(reasons: list[dict[str, Any]], width: int = 760) -> dict[str, 
     }
 
 
-def grade_chart(history: list[dict[str, Any]], width: int = 480) -> dict[str, Any] | None:
-    """A step chart of the grades over the as-of dates (oldest left, better grades up)."""
+def grade_chart(
+    history: list[dict[str, Any]], scale: MasterScale, width: int = 480
+) -> dict[str, Any] | None:
+    """A step chart of the grades over the as-of dates (oldest left, better grades up): the
+    master scale's grades from one better than the best seen to one worse than the worst."""
     if not history:
         return None
-    grades = sorted({h["grade"] for h in history}, key=grade_rank)
-    ranks = [grade_rank(g) for g in grades]
-    if all(r != 99 for r in ranks):  # the grades between the best and worst seen, plus one
-        low, high = max(1, min(ranks) - 1), max(ranks) + 1
-        grades = sorted(
-            {f"R{r}" for r in range(low, high + 1) if r <= 8} | set(grades), key=grade_rank
-        )
+    order = [*scale.grades, scale.default_grade]
+    seen = [order.index(h["grade"]) for h in history if h["grade"] in order]
+    low, high = max(min(seen, default=0) - 1, 0), min(max(seen, default=0) + 1, len(order) - 1)
+    grades = order[low : high + 1]
+    tones = grade_tones(scale)
     left, right, top, row = 44, 40, 12, 22
     height = top + row * (len(grades) - 1) + 40
     y_of = {g: top + i * row for i, g in enumerate(grades)}
@@ -359,7 +364,7 @@ def grade_chart(history: list[dict[str, Any]], width: int = 480) -> dict[str, An
                 "x": round(x, 1),
                 "y": y_of[h["grade"]],
                 "grade": h["grade"],
-                "tone": grade_tone(h["grade"]),
+                "tone": tones.get(h["grade"], "g4"),
                 "date": fmt_date(h["as_of"]),
                 "pd": fmt_pd(h.get("pd")),
             }
@@ -406,6 +411,7 @@ def _render(
         "degraded": readiness["status"] != "ready",
         "may_score": bool(session and session.may("score")),
         "may_act": bool(session and session.may("act")),
+        "tones": grade_tones(service.scale),
     }
     response = templates.TemplateResponse(request, name, base | context, status_code=status)
     response.headers.update(SECURITY_HEADERS)
@@ -565,7 +571,7 @@ def _customer_context(request: Request, customer_id: str) -> dict[str, Any]:
         "view": view,
         "latest": latest,
         "chart": reasons_chart(latest["reasons"]),
-        "history": grade_chart(view["grade_history"]),
+        "history": grade_chart(view["grade_history"], service.scale),
         "open_warnings": [w for w in view["warnings"] if w["status"] != "resolved"],
         "closed_warnings": [w for w in view["warnings"] if w["status"] == "resolved"],
         "default_as_of": fmt_date(latest["as_of"]),
@@ -603,7 +609,7 @@ def read_book_rows(book_dir: Path, customer_id: str) -> dict[str, pd.DataFrame]:
 
 
 def _book_dir(request: Request) -> Path:
-    book_dir = getattr(request.app.state, "book_dir", None) or _service(request).book_dir
+    book_dir = _service(request).book_dir
     if book_dir is None:
         raise Unavailable(
             "the service was started without a book, so it cannot score from raw rows",

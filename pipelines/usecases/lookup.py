@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from pipelines.errors import NotFound, as_typed
 from pipelines.store import queries
 from pipelines.store.monitoring import list_monitoring, read_monitoring
+from pipelines.usecases.online import policy_fields, warning_fields
 from pipelines.usecases.review import check_warning_filters
 from pipelines.usecases.scoring import HISTORY_MONTHS
 
@@ -45,23 +46,13 @@ def warning_record(row: dict[str, Any]) -> dict[str, Any]:
     """A stored warning as the API shows it."""
     out = {name: _none(row.get(name)) for name in WARNING_FIELDS}
     out["id"] = int(out["id"])
-    out["signals"] = [s for s in str(row.get("signals") or "").split(",") if s]
-    out["evidence"] = _json(row.get("evidence"), {})
-    out["measures"] = _json(row.get("measures"), [])
-    return out
+    return out | warning_fields(row)
 
 
 def _score_record(row: dict[str, Any]) -> dict[str, Any]:
     policy = None
     if _none(row.get("recommended_limit")) is not None:
-        policy = {
-            "recommended_limit": float(row["recommended_limit"]),
-            "term_days": int(row["term_days"]),
-            "conditions": row["conditions"],
-            "approval_level": row["approval_level"],
-            "binding_rule": row["binding_rule"],
-            "inputs": _json(row.get("inputs"), {}),
-        }
+        policy = policy_fields(row)
     return {
         "as_of": row["as_of"],
         "run_id": int(row["run_id"]),
@@ -75,7 +66,7 @@ def _score_record(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def customer_view(engine: Engine, model_name: str, customer_id: str) -> dict[str, Any]:
-    """The latest stored score and decision, the warnings not resolved, and the grade history
+    """The latest stored score and decision, the warnings (resolved ones too), the grade history
     (oldest first); `NotFound` when no current run scored the customer."""
     with as_typed():
         scores = queries.customer_scores(engine, model_name, customer_id)

@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from features.build import ID, BookContext, book_context
@@ -71,8 +71,7 @@ class BookReference:
 
 @dataclass(frozen=True)
 class CustomerDecision:
-    """One customer's online decision: PD, score, grade, reasons, policy, warning, and the
-    feature row it was decided on."""
+    """One customer's online decision: PD, score, grade, reasons, policy and warning."""
 
     customer_id: str
     as_of: pd.Timestamp
@@ -83,7 +82,6 @@ class CustomerDecision:
     policy: dict[str, Any]
     warning: dict[str, Any]
     in_default_since: str | None
-    features: dict[str, Any] = field(repr=False)
 
 
 class OnlineScorer:
@@ -127,8 +125,9 @@ class OnlineScorer:
         ``checked``: the caller already enforced every rule of the contract on these rows and
         typed them as it does (the API's strict request models do): only the tables are
         completed."""
-        given = {name: raw.get(name) for name in TABLES if name in self.book.tables or name in raw}
-        given = {name: _empty(name) if frame is None else frame for name, frame in given.items()}
+        wanted = [name for name in TABLES if name in self.book.tables or name in raw]
+        given = {name: raw.get(name) for name in wanted}
+        given = {name: contract_frame(name, []) if f is None else f for name, f in given.items()}
         if checked:
             return given
         try:
@@ -219,7 +218,6 @@ class OnlineScorer:
         scored, decisions = decide_scores(snapshot, self.scorer, self.config.policy)
         policy = decisions.set_index("customer_id")
         warnings = raise_warnings(scored, history, self.config).set_index("customer_id")
-        features = scored.drop(columns=["pd", "score", "grade", "reasons"])
         out = []
         for i, customer in enumerate(scored[ID].tolist()):
             since = scored[DEFAULTED_ON].iloc[i] if DEFAULTED_ON in scored else None
@@ -231,55 +229,53 @@ class OnlineScorer:
                     score=int(scored["score"].iloc[i]),
                     grade=str(scored["grade"].iloc[i]),
                     reasons=json.loads(scored["reasons"].iloc[i]),
-                    policy=_policy(policy.loc[customer]),
-                    warning=_warning(warnings.loc[customer]),
+                    policy=policy_fields(policy.loc[customer]),
+                    warning={
+                        "level": str(warnings.at[customer, "level"]),
+                        **warning_fields(warnings.loc[customer]),
+                    },
                     in_default_since=None if pd.isna(since) else f"{pd.Timestamp(since).date()}",
-                    features=_values(features.iloc[i]),
                 )
             )
         return out
 
 
-def _empty(name: str) -> pd.DataFrame:
-    return pd.DataFrame(
-        {c: pd.Series(dtype=str(col.dtype)) for c, col in SCHEMAS[name].columns.items()}
-    )
+def contract_frame(name: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows of table ``name`` typed as the data contract types them (dates, numbers; text as
+    Python strings or None), in the contract's columns."""
+    columns = SCHEMAS[name].columns
+    frame = pd.DataFrame(rows, columns=list(columns))
+    for column, spec in columns.items():
+        kind = str(spec.dtype)
+        if kind.startswith("datetime"):
+            frame[column] = pd.to_datetime(frame[column]).astype("datetime64[ns]")
+        elif kind in ("float64", "int64"):
+            frame[column] = frame[column].astype(kind)
+        else:
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame
 
 
-def _policy(row: pd.Series) -> dict[str, Any]:
+def policy_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A policy decision row (decided now or stored) as JSON: limit, term, conditions, approval
+    level, the rule that bound and the inputs it read."""
+    inputs = row.get("inputs")
     return {
         "recommended_limit": float(row["recommended_limit"]),
         "term_days": int(row["term_days"]),
         "conditions": str(row["conditions"]),
         "approval_level": str(row["approval_level"]),
         "binding_rule": str(row["binding_rule"]),
-        "inputs": json.loads(row["inputs"]),
+        "inputs": json.loads(inputs) if isinstance(inputs, str) and inputs else {},
     }
 
 
-def _warning(row: pd.Series) -> dict[str, Any]:
-    signals = [s for s in str(row["signals"]).split(",") if s]
+def warning_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A warning row's signals (comma-separated text), evidence and measures (JSON text) as
+    JSON: a list, an object and a list."""
+    evidence, measures = row.get("evidence"), row.get("measures")
     return {
-        "level": str(row["level"]),
-        "signals": signals,
-        "evidence": json.loads(row["evidence"]) if row["evidence"] else {},
-        "measures": json.loads(row["measures"]) if row["measures"] else [],
+        "signals": [s for s in str(row.get("signals") or "").split(",") if s],
+        "evidence": json.loads(evidence) if isinstance(evidence, str) and evidence else {},
+        "measures": json.loads(measures) if isinstance(measures, str) and measures else [],
     }
-
-
-def _values(row: pd.Series) -> dict[str, Any]:
-    """A feature row as JSON values: null for missing, dates as text."""
-    out = {}
-    for name, value in row.items():
-        if isinstance(value, pd.Timestamp):
-            out[name] = None if pd.isna(value) else f"{value.date()}"
-        elif value is None or (isinstance(value, float) and not np.isfinite(value)):
-            out[name] = None
-        elif isinstance(value, np.generic):
-            out[name] = value.item()
-        elif pd.isna(value) if np.ndim(value) == 0 else False:
-            out[name] = None
-        else:
-            out[name] = value
-    out[TIME] = f"{pd.Timestamp(row[TIME]).date()}"
-    return out
