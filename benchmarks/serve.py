@@ -17,8 +17,9 @@ as-of date:
   (`CreditScorer.score_frame`: PD, score, grade and the reasons JSON; no policy, no warning, no
   key, no audit).
 
-Measured in one run: sequential (one keep-alive client) and `--clients` concurrent clients (an
-asyncio httpx client): p50, p99 and requests/s, with the server's CPU per request; then an
+Measured in one run: sequential (one keep-alive client) and `--clients` concurrent clients (one
+keep-alive asyncio connection each; both lean HTTP/1.1 clients, the same for every path, so
+client-side costs stay small): p50, p99 and requests/s, with the server's CPU per request; then an
 open-loop load on (a) at `--rate` requests/s for `--sustain-seconds`, at most `--max-inflight`
 requests outstanding (a request due beyond that is not sent and counts as an error), each
 answered within `--timeout` s; latency counted from the time the request was due (queueing
@@ -290,6 +291,80 @@ def cycle(items: list[bytes]) -> Iterator[tuple[int, bytes]]:
         i += 1
 
 
+# --- a lean HTTP/1.1 client (the same for every path) ----------------------------------------
+# httpx costs a few hundred microseconds per request on the client side; these keep-alive clients
+# cost tens, so the figures are the servers'. A connection that breaks raises OSError.
+
+
+def _request_bytes(host: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def _split(url: str) -> tuple[str, int, str]:
+    parsed = httpx.URL(url)
+    return parsed.host, parsed.port or 80, parsed.raw_path.decode()
+
+
+class LeanClient:
+    """One keep-alive connection (http.client): ``post(body) -> (status, body bytes)``."""
+
+    def __init__(self, url: str, headers: dict[str, str], timeout: float = 60):
+        import http.client
+
+        self.host, self.port, self.path = _split(url)
+        self.headers = headers
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+    def post(self, body: bytes) -> tuple[int, bytes]:
+        self.conn.request("POST", self.path, body=body, headers=self.headers)
+        response = self.conn.getresponse()
+        return response.status, response.read()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class AsyncLeanConnection:
+    """One keep-alive asyncio connection; ``await post(body) -> (status, body bytes)``."""
+
+    def __init__(self, url: str, headers: dict[str, str]):
+        self.host, self.port, self.path = _split(url)
+        self.headers = headers
+        self.reader = self.writer = None
+
+    async def post(self, body: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        try:
+            self.writer.write(_request_bytes(self.host, self.path, self.headers, body))
+            status = int((await self.reader.readline()).split(b" ", 2)[1])
+            length, chunked = 0, False
+            while (line := await self.reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.partition(b":")
+                name = name.strip().lower()
+                if name == b"content-length":
+                    length = int(value)
+                elif name == b"transfer-encoding" and b"chunked" in value.lower():
+                    chunked = True
+            if not chunked:
+                return status, await self.reader.readexactly(length)
+            parts = []
+            while size := int((await self.reader.readline()).split(b";")[0], 16):
+                parts.append(await self.reader.readexactly(size + 2))
+            await self.reader.readline()
+            return status, b"".join(p[:-2] for p in parts)
+        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+            self.close()
+            raise OSError("connection broken") from None
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
 # --- measuring ----------------------------------------------------------------------------------
 
 
@@ -324,27 +399,32 @@ def _count(errors: dict[str, int], what: str) -> None:
 
 
 def sequential(server: Server, url: str, items: list[bytes], headers: dict, n: int, warm: int):
-    """One keep-alive client, one request at a time: ``warm`` unmeasured, then ``n``."""
+    """One keep-alive client, one request at a time: ``warm`` unmeasured (their answers kept
+    for the checks), then ``n`` measured with the lean client."""
     latencies, errors, answers = [], {}, {}
     with httpx.Client(timeout=60, headers=headers) as client:
         requests = cycle(items)
         for _ in range(warm):
             i, body = next(requests)
             answers[i] = client.post(url, content=body)
-        cpu, started = server.cpu_seconds(), time.perf_counter()
-        for _ in range(n):
-            _, body = next(requests)
-            t = time.perf_counter()
-            try:
-                r = client.post(url, content=body)
-            except httpx.HTTPError as exc:
-                _count(errors, type(exc).__name__)
-                continue
-            if r.is_success:
-                latencies.append(1000 * (time.perf_counter() - t))
-            else:
-                _count(errors, f"HTTP {r.status_code}")
-        wall = time.perf_counter() - started
+    lean = LeanClient(url, headers)
+    cpu, started = server.cpu_seconds(), time.perf_counter()
+    for _ in range(n):
+        _, body = next(requests)
+        t = time.perf_counter()
+        try:
+            status, _ = lean.post(body)
+        except OSError as exc:
+            _count(errors, type(exc).__name__)
+            lean.close()
+            lean = LeanClient(url, headers)
+            continue
+        if 200 <= status < 300:
+            latencies.append(1000 * (time.perf_counter() - t))
+        else:
+            _count(errors, f"HTTP {status}")
+    wall = time.perf_counter() - started
+    lean.close()
     return Figures(latencies, errors, wall, server.cpu_seconds() - cpu, load()), answers
 
 
@@ -352,25 +432,26 @@ async def _concurrent(url: str, items: list[bytes], headers: dict, clients: int,
     latencies, errors = [], {}
     requests = cycle(items)
     left = [n]
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(timeout=120, headers=headers, limits=limits) as client:
 
-        async def worker() -> None:
-            while left[0] > 0:
-                left[0] -= 1
-                _, body = next(requests)
-                t = time.perf_counter()
-                try:
-                    r = await client.post(url, content=body)
-                except httpx.HTTPError as exc:
-                    _count(errors, type(exc).__name__)
-                    continue
-                if r.is_success:
-                    latencies.append(1000 * (time.perf_counter() - t))
-                else:
-                    _count(errors, f"HTTP {r.status_code}")
+    async def worker() -> None:
+        connection = AsyncLeanConnection(url, headers)
+        while left[0] > 0:
+            left[0] -= 1
+            _, body = next(requests)
+            t = time.perf_counter()
+            try:
+                status, _ = await asyncio.wait_for(connection.post(body), 120)
+            except (OSError, TimeoutError) as exc:
+                _count(errors, type(exc).__name__)
+                connection.close()
+                continue
+            if 200 <= status < 300:
+                latencies.append(1000 * (time.perf_counter() - t))
+            else:
+                _count(errors, f"HTTP {status}")
+        connection.close()
 
-        await asyncio.gather(*(worker() for _ in range(clients)))
+    await asyncio.gather(*(worker() for _ in range(clients)))
     return latencies, errors
 
 
@@ -432,45 +513,48 @@ async def _sustain(url, items, headers, rate, seconds, max_inflight, timeout, dr
     latencies, finished, tasks = [], [], set()
     requests = cycle(items)
     peak = [0]
-    limits = httpx.Limits(max_connections=max_inflight, max_keepalive_connections=max_inflight)
-    timeouts = httpx.Timeout(timeout, pool=timeout)
-    async with httpx.AsyncClient(timeout=timeouts, headers=headers, limits=limits) as client:
-        t0 = loop.time() + 0.2
+    idle: list[AsyncLeanConnection] = []  # keep-alive connections not in use
+    t0 = loop.time() + 0.2
 
-        async def one(body: bytes, due: float) -> None:
-            try:
-                r = await client.post(url, content=body)
-            except httpx.HTTPError as exc:
-                _count(statuses, type(exc).__name__)
-                return
-            if r.is_success:
-                now = loop.time()
-                latencies.append(1000 * (now - due))
-                finished.append(now - t0)
-            else:
-                _count(statuses, f"HTTP {r.status_code}")
+    async def one(body: bytes, due: float) -> None:
+        connection = idle.pop() if idle else AsyncLeanConnection(url, headers)
+        try:
+            status, _ = await asyncio.wait_for(connection.post(body), timeout)
+        except (OSError, TimeoutError) as exc:
+            _count(statuses, type(exc).__name__)
+            connection.close()
+            return
+        idle.append(connection)
+        if 200 <= status < 300:
+            now = loop.time()
+            latencies.append(1000 * (now - due))
+            finished.append(now - t0)
+        else:
+            _count(statuses, f"HTTP {status}")
 
-        sent = 0
-        for i in range(scheduled):
-            due = t0 + i / rate
-            delay = due - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if len(tasks) >= max_inflight:
-                _count(statuses, "not sent: in-flight cap")
-                continue
-            task = asyncio.create_task(one(next(requests)[1], due))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-            sent += 1
-            peak[0] = max(peak[0], len(tasks))
-        if tasks:
-            _, pending = await asyncio.wait(set(tasks), timeout=drain)
-            for task in pending:
-                task.cancel()
-            statuses["unanswered at the end"] = len(pending)
-            await asyncio.gather(*pending, return_exceptions=True)
-        wall = loop.time() - t0
+    sent = 0
+    for i in range(scheduled):
+        due = t0 + i / rate
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if len(tasks) >= max_inflight:
+            _count(statuses, "not sent: in-flight cap")
+            continue
+        task = asyncio.create_task(one(next(requests)[1], due))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        sent += 1
+        peak[0] = max(peak[0], len(tasks))
+    if tasks:
+        _, pending = await asyncio.wait(set(tasks), timeout=drain)
+        for task in pending:
+            task.cancel()
+        statuses["unanswered at the end"] = len(pending)
+        await asyncio.gather(*pending, return_exceptions=True)
+    for connection in idle:
+        connection.close()
+    wall = loop.time() - t0
     return scheduled, sent, statuses, latencies, finished, peak[0], wall
 
 

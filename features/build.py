@@ -8,6 +8,7 @@ given the same context, equals the whole build.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import pandas as pd
 
@@ -16,7 +17,7 @@ from features.customer import category_levels, customer_features
 from features.events import event_features
 from features.financial import financial_features
 from features.labels import default_dates, performing_population
-from features.market import industry_default_rates, market_features
+from features.market import RATE, industry_default_rates, market_features
 from features.repayment import repayment_features
 
 ID = "customer_id"
@@ -30,6 +31,11 @@ class BookContext:
     as_of: pd.Timestamp
     industry_default_rates: pd.DataFrame
     category_levels: dict[str, list[str]]
+
+    @cached_property
+    def industry_rates(self) -> dict[str, float]:
+        """The industry default rates by industry (one customer's lookup)."""
+        return self.industry_default_rates[RATE].astype(float).to_dict()
 
 
 def book_context(

@@ -46,12 +46,27 @@ def category_levels(customers: pd.DataFrame) -> dict[str, list[str]]:
     return levels
 
 
-def whole_months_between(start: pd.Series, end: pd.Timestamp) -> np.ndarray:
-    """Completed calendar months from ``start`` to ``end`` (NaN where start is missing)."""
-    start = pd.to_datetime(start)
-    months = (end.year - start.dt.year) * 12 + (end.month - start.dt.month)
-    months = months - (start.dt.day > end.day).astype(float)
-    return months.to_numpy(dtype=float, na_value=np.nan)
+def whole_months_between(start, end: pd.Timestamp) -> np.ndarray:
+    """Completed calendar months from ``start`` (dates) to ``end`` (NaN where start is missing)."""
+    days = _days(start)
+    month = days.astype("datetime64[M]")
+    months = (end.year * 12 + end.month - 1) - (month.astype(np.int64) + 1970 * 12)
+    day = (days - month.astype("datetime64[D]")).astype(np.int64) + 1
+    out = (months - (day > end.day)).astype(float)
+    return np.where(np.isnat(days), np.nan, out)
+
+
+def age_years(founded, as_of: pd.Timestamp) -> np.ndarray:
+    """Years (of 365.25 days) from ``founded`` (dates) to ``as_of``; NaN where missing."""
+    days = (np.datetime64(as_of, "D") - _days(founded)).astype("timedelta64[D]")
+    return np.where(np.isnat(days), np.nan, days.astype(np.int64)) / DAYS_PER_YEAR
+
+
+def _days(dates) -> np.ndarray:
+    values = np.asarray(dates)
+    if values.dtype.kind != "M":
+        values = np.asarray(pd.to_datetime(values))
+    return values.astype("datetime64[D]")
 
 
 def customer_features(
@@ -63,7 +78,5 @@ def customer_features(
     for column, cats in levels.items():
         out[column] = customers[column].astype(pd.CategoricalDtype(cats))
     out["tenure_months"] = whole_months_between(customers["onboarded_on"], as_of)
-    founded = pd.to_datetime(customers["founded_on"])
-    age_days = (as_of - founded).dt.days.to_numpy(dtype=float, na_value=np.nan)
-    out["company_age_years"] = age_days / DAYS_PER_YEAR
+    out["company_age_years"] = age_years(customers["founded_on"], as_of)
     return out

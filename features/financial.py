@@ -25,17 +25,29 @@ RATIOS = (
     "net_margin",
     "return_on_assets",
 )
+AMOUNTS = (  # the statement columns the features read
+    "revenue",
+    "ebit",
+    "interest_expense",
+    "net_income",
+    "total_assets",
+    "total_liabilities",
+    "current_assets",
+    "current_liabilities",
+    "cash",
+    "inventory",
+)
 _KEY = 1 << 20  # month indexes stay far below this
 _DAY_BITS = 18  # 2**18 days span more than the contract's dates (1678..2261)
 
 
-def ratios(s: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The catalog ratios of each statement row."""
+def ratios(s) -> dict[str, np.ndarray]:
+    """The catalog ratios of each statement row (``s``: a frame, or columns by name)."""
 
     def col(name: str) -> np.ndarray:
         if name not in s:
-            return np.full(len(s), np.nan)
-        return s[name].to_numpy(dtype=float, na_value=np.nan)
+            return np.full(len(s["period_end"]), np.nan)
+        return floats(s[name])
 
     inventory = col("inventory")
     quick = np.where(
@@ -54,6 +66,13 @@ def ratios(s: pd.DataFrame) -> dict[str, np.ndarray]:
     }
 
 
+def floats(values) -> np.ndarray:
+    """A column (Series or array) as float64, missing values as NaN."""
+    if isinstance(values, pd.Series):
+        return values.to_numpy(dtype=float, na_value=np.nan)
+    return np.asarray(values, dtype=float)
+
+
 def _prior_year(keys: np.ndarray, latest: np.ndarray) -> np.ndarray:
     """Row of the statement nearest to 12 months before each latest one (-1 if none in +-2)."""
     found = np.full(len(latest), -1)
@@ -67,13 +86,14 @@ def _prior_year(keys: np.ndarray, latest: np.ndarray) -> np.ndarray:
 
 
 def latest_versions(
-    known: pd.DataFrame, code: np.ndarray
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    period_end, published_on, code: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The latest published version of each (customer, period_end), by customer and period.
 
-    Returns the rows, their customer codes and their period ends (days, datetime64[D]).
+    Returns the positions of those rows, their customer codes and their period ends (days,
+    datetime64[D]).
     """
-    period, published = _days(known["period_end"]), _days(known["published_on"])
+    period, published = _days(period_end), _days(published_on)
     dated = period != np.iinfo(np.int64).min  # a row without a period end is no version
     low = min(np.min(period, where=dated, initial=0), published.min(initial=0))
     version = (code.astype(np.int64) << 2 * _DAY_BITS) | ((period - low) << _DAY_BITS)
@@ -82,27 +102,40 @@ def latest_versions(
     code, period = code[order], period[order]
     last = np.ones(len(code), dtype=bool)
     last[:-1] = (code[1:] != code[:-1]) | (period[1:] != period[:-1])
-    return known.iloc[order[last]], code[last], period[last].astype("datetime64[D]")
+    return order[last], code[last], period[last].astype("datetime64[D]")
 
 
-def _days(dates: pd.Series) -> np.ndarray:
-    return pd.to_datetime(dates).to_numpy().astype("datetime64[D]").view(np.int64)
+def _days(dates) -> np.ndarray:
+    values = np.asarray(dates)
+    if values.dtype.kind != "M":
+        values = np.asarray(pd.to_datetime(values))
+    return values.astype("datetime64[D]").view(np.int64)
 
 
 def financial_features(
     statements: pd.DataFrame, customer_ids: pd.Series, as_of: pd.Timestamp
 ) -> pd.DataFrame:
     """Financial features of ``customer_ids`` (same order); NaN for customers without statements."""
-    known, code, period_end = latest_versions(
-        *known_rows(statements, "published_on", customer_ids, as_of)
-    )
+    known, code = known_rows(statements, "published_on", customer_ids, as_of)
+    columns = {name: known[name] for name in known.columns if name != "customer_id"}
+    features = statement_features(columns, code, len(customer_ids), as_of)
+    return pd.DataFrame(features, index=customer_ids.index)
+
+
+def statement_features(
+    columns, code: np.ndarray, n: int, as_of: pd.Timestamp
+) -> dict[str, np.ndarray]:
+    """Financial features of ``n`` customers from the statements known at ``as_of`` (columns by
+    name, Series or arrays) and each statement's customer position ``code``."""
+    order, code, period_end = latest_versions(columns["period_end"], columns["published_on"], code)
+    known = {name: floats(columns[name])[order] for name in AMOUNTS if name in columns}
+    known["period_end"] = period_end
     keys = code.astype(np.int64) * _KEY + month_index(period_end)
     latest = np.flatnonzero(np.append(code[1:] != code[:-1], True)) if len(code) else code
     prior = _prior_year(keys, latest)
     prior_row = np.where(prior >= 0, prior, 0)  # row 0 stands in for none; scatter masks it
 
     values = ratios(known)
-    n = len(customer_ids)
     owner = code[latest]
     out: dict[str, np.ndarray] = {}
 
@@ -116,8 +149,8 @@ def financial_features(
     for name in RATIOS:
         change = values[name][latest] - values[name][prior_row]
         out[f"{name}_change_1y"] = scatter(change, prior)
-    revenue = known["revenue"].to_numpy(dtype=float, na_value=np.nan)
-    assets = known["total_assets"].to_numpy(dtype=float, na_value=np.nan)[latest]
+    revenue = known["revenue"]
+    assets = known["total_assets"][latest]
     growth = safe_divide(revenue[latest], revenue[prior_row]) - 1.0
     out["revenue_growth_1y"] = scatter(growth, prior)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -125,4 +158,4 @@ def financial_features(
     age = (np.datetime64(as_of) - period_end[latest]) / np.timedelta64(1, "D")
     out["statement_age_days"] = scatter(np.asarray(age, dtype=float))
     out["revenue_latest"] = scatter(revenue[latest])
-    return pd.DataFrame(out, index=customer_ids.index)
+    return out

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 from collections.abc import Callable
 
@@ -101,6 +102,15 @@ def _gather_values(X: pd.DataFrame, names: list[str], idx: np.ndarray):
 
 
 _ENCODER = json.JSONEncoder(default=str)  # what json.dumps(..., default=str) writes with
+CONTRIBUTION = ', "contribution": '  # between a reason's value and its contribution in JSON
+
+
+def _json_text(v) -> str:
+    """One value as `json.dumps(_json_value(v), default=str)` writes it (a finite float: its
+    repr, as json writes it)."""
+    if type(v) is float and math.isfinite(v):
+        return float.__repr__(v)
+    return _ENCODER.encode(_json_value(v))
 
 
 def _json_texts(values: np.ndarray) -> list[str]:
@@ -116,7 +126,7 @@ def _json_texts(values: np.ndarray) -> list[str]:
         try:
             text = memo[v]
         except (KeyError, TypeError):
-            text = _ENCODER.encode(_json_value(v))
+            text = _json_text(v)
             with contextlib.suppress(TypeError):  # unhashable: not remembered
                 memo[v] = text
         out.append(text)
@@ -164,29 +174,39 @@ class _MissingValues:
 
     def apply(self, contrib: np.ndarray, X: pd.DataFrame) -> np.ndarray:
         """Reason contributions: missing values placed by the rules (see the module docstring)."""
+        free = X[self.feature_names].isna().to_numpy(copy=True)  # missing cells not yet placed
+        lacking = {}
+        if self.restricted and self.rules.segment in X.columns:
+            segment = X[self.rules.segment]
+            known = segment.notna().to_numpy()
+            lacking = {s: known & ~segment.isin(s).to_numpy() for _, s in self.restricted}
+        return self.place(contrib, free, lacking)
+
+    def lacking_of(self, segment: str | None) -> dict[tuple[str, ...], np.ndarray]:
+        """`place`'s ``lacking`` for one row of the given segment (None: missing)."""
+        if not self.restricted or self.segment_col is None:
+            return {}
+        return {s: np.array([segment is not None and segment not in s]) for _, s in self.restricted}
+
+    def place(
+        self, contrib: np.ndarray, free: np.ndarray, lacking: dict[tuple[str, ...], np.ndarray]
+    ) -> np.ndarray:
+        """`apply` given the missing cells (``free``, changed in place) and, per restricted
+        feature's segments, the rows of a known segment outside them (``lacking``)."""
         n, p = contrib.shape
         out = np.zeros((n, p + len(self.sources)))
         out[:, :p] = contrib
-        free = X[self.feature_names].isna().to_numpy(copy=True)  # missing cells not yet placed
-        self._segment(out, contrib, free, X)
-        self._sources(out, contrib, free)
-        for j in self.silent:
-            out[free[:, j], j] = 0.0
-        return out
-
-    def _segment(self, out, contrib, free, X) -> None:
-        """Features the segment never has: their contributions go to the segment's."""
-        if not self.restricted or self.rules.segment not in X.columns:
-            return
-        segment = X[self.rules.segment]
-        known = segment.notna().to_numpy()
-        lacking = {s: known & ~segment.isin(s).to_numpy() for s in {s for _, s in self.restricted}}
-        for j, segments in self.restricted:
+        for j, segments in self.restricted if lacking else ():
+            # features the segment never has: their contributions go to the segment's
             cells = free[:, j] & lacking[segments]
             if self.segment_col is not None:
                 out[cells, self.segment_col] += contrib[cells, j]
             out[cells, j] = 0.0
             free[cells, j] = False
+        self._sources(out, contrib, free)
+        for j in self.silent:
+            out[free[:, j], j] = 0.0
+        return out
 
     def _sources(self, out, contrib, free) -> None:
         """A record the row lacks (all its features missing): one pooled reason, the widest."""
@@ -297,12 +317,37 @@ class _TopReasons:
         heads = self._json_heads()
         head = np.where(missing, heads[1][idx], heads[0][idx])
         numbers = np.array(list(map(float.__repr__, vals.ravel().tolist())), dtype=object)
-        cells = head + values + ', "contribution": ' + numbers.reshape(vals.shape) + "}"
+        cells = head + values + CONTRIBUTION + numbers.reshape(vals.shape) + "}"
         keep = vals > 0  # sorted largest first: the kept reasons lead each row
         out = np.full(len(idx), "[", dtype=object)
         for r in range(idx.shape[1]):
             out = np.where(keep[:, r], out + ((", " if r else "") + cells[:, r]), out)
         return (out + "]").tolist()
+
+    def row_reasons_json(
+        self, contrib: np.ndarray, values: list, missing: list[bool], k: int | None = None
+    ) -> str | None:
+        """`reasons_json` of one prepared row given as plain values: its contributions (1 x
+        features), its values in feature order (numbers, category text) and where they are
+        missing (as the frame's isna); None where the contributions are not finite."""
+        rules = self.missing_
+        if rules is not None:
+            at = rules.segment_col
+            segment = None if at is None or missing[at] else values[at]
+            contrib = rules.place(contrib, np.array([missing]), rules.lacking_of(segment))
+        top, ranked = top_k(contrib, self.k if k is None else k)
+        idx, vals = top[0].tolist(), ranked[0].tolist()
+        if not all(map(math.isfinite, vals)):
+            return None
+        p, heads = len(self.feature_names), self._json_heads()
+        cells = []
+        for j, value in zip(idx, vals, strict=True):
+            if value <= 0:  # sorted largest first: the kept reasons lead
+                break
+            gone = j >= p or missing[j]
+            text = "null" if gone else _json_text(values[j])
+            cells.append(heads[gone][j] + text + CONTRIBUTION + float.__repr__(value) + "}")
+        return "[" + ", ".join(cells) + "]"
 
     def _json_heads(self) -> tuple[np.ndarray, np.ndarray]:
         """Per reason, the JSON before its value: with its text, and with its missing text."""

@@ -231,7 +231,16 @@ def _as_text(s: pd.Series) -> pd.Series:
     if isinstance(s.dtype, pd.CategoricalDtype):  # one str() per category, not per row
         names = np.array([str(c) for c in s.cat.categories] + [None], dtype=object)
         return pd.Series(names[s.cat.codes.to_numpy()], index=s.index, dtype=object)
-    return s.astype(object).where(s.notna(), None).map(lambda v: v if v is None else str(v))
+    return s.astype(object).where(s.notna(), None).map(text_of)
+
+
+def text_of(value: Any) -> str | None:
+    """One value as `_as_text` spells it: a Python string, None where missing."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return str(value)
+    return None if pd.api.types.is_scalar(value) and pd.isna(value) else str(value)
 
 
 def _seen_text(s: pd.Series) -> list[str]:

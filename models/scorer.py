@@ -5,12 +5,15 @@ text, the WOE scorecard, or both with LightGBM's weight in their logit blend), t
 the master scale, the reason texts and the catalog's rules for missing values
 (`features.catalog.ReasonRules`, none for flat tables). The booster and the reason explainer are
 built once (`load_context` or first use), never per request. `score_frame` is the same path
-without MLflow (batch scoring).
+without MLflow (batch scoring); `score_row` scores one row by the same kernels without pandas
+(a service request).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -21,8 +24,9 @@ import pandas as pd
 
 from features.catalog import ReasonRules
 from models.calibration import floor_pd
-from models.prepare import is_text
+from models.prepare import SPECIAL_SUFFIX, is_text, text_of
 from models.scaling import score_from_pd
+from models.values import number_of
 
 ID = "customer_id"
 NUMERIC, TEXT, DATE = "numeric", "category/text", "date"  # the kinds a signature tells apart
@@ -41,6 +45,16 @@ REQUIREMENTS = (
     "cloudpickle",
     "numba",
 )
+
+
+@dataclass(frozen=True)
+class RowScore:
+    """One row's PD, score, grade and reasons (the list `score_frame`'s JSON text holds)."""
+
+    pd: float
+    score: int
+    grade: str
+    reasons: list[dict]
 
 
 class CreditScorer(mlflow.pyfunc.PythonModel):
@@ -219,9 +233,109 @@ class CreditScorer(mlflow.pyfunc.PythonModel):
             out["reasons"] = runtime["explainer"].reasons_json(X, contributions=given)
         return out.reset_index(drop=True)
 
+    def score_row(self, values: Mapping[str, Any]) -> RowScore:
+        """`score_frame` of the one raw row ``values`` (input name -> value; absent names are
+        missing, extra ones ignored), without pandas: prepared as `TablePreparer.transform`
+        prepares it, explained by the same TreeSHAP kernel on one thread, calibrated, graded and
+        given its reasons by the frame's own steps. A scorecard blend (``lightgbm_weight`` < 1),
+        categories LightGBM would refuse and contributions that are not finite fall back to
+        `score_frame` of a one-row frame."""
+        plan = self._row_plan()
+        if plan is None:
+            return self._row_by_frame(values)
+        row, prepared, missing = plan.prepare(values)
+        contrib, log_odds = plan.explain(row)
+        pd_ = floor_pd(self.calibrator.predict(log_odds))
+        explainer = self._build()["explainer"]
+        reasons = explainer.row_reasons_json(contrib[:, :-1], prepared, missing)
+        if reasons is None:
+            return self._row_by_frame(values)
+        score = int(np.asarray(score_from_pd(pd_), dtype=np.int64)[0])
+        grade = str(self.master_scale.grade_of(pd_)[0])
+        return RowScore(float(pd_[0]), score, grade, json.loads(reasons))
+
+    def _row_plan(self) -> _RowPlan | None:
+        """The row kernels, built once with the booster (None: rows go by `score_frame`)."""
+        runtime = self._build()
+        if "row" not in runtime:
+            trees = runtime.get("trees")
+            usable = trees is not None and self.lightgbm_weight == 1
+            runtime["row"] = _RowPlan.of(self.preparer, trees) if usable else None
+        return runtime["row"]
+
+    def _row_by_frame(self, values: Mapping[str, Any]) -> RowScore:
+        out = self.score_frame(pd.DataFrame([dict(values)])).iloc[0]
+        return RowScore(
+            float(out["pd"]), int(out["score"]), str(out["grade"]), json.loads(out["reasons"])
+        )
+
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None):
         """MLflow entry point: `score_frame` with reasons."""
         return self.score_frame(model_input)
+
+
+class _RowPlan:
+    """One raw row to the booster's float row and the prepared values, feature by feature as
+    `TablePreparer.transform` then `models.treeshap.lightgbm_matrix` make them, and its TreeSHAP
+    on one thread."""
+
+    NUMBER, SPECIAL, CATEGORY = "number", "special", "category"
+
+    def __init__(self, steps: list[tuple[str, str, Any]], trees: Any):
+        self.steps, self.trees = steps, trees
+
+    @classmethod
+    def of(cls, preparer: Any, trees: Any) -> _RowPlan | None:
+        """Steps per feature: (number | special, input, sentinel codes) or (category, input,
+        {fitted level: LightGBM code, NaN where the booster lacks it}); None where the booster
+        knows other categorical columns than the preparer makes (`lightgbm_matrix` refuses)."""
+        names = list(preparer.feature_names_)
+        categorical = [c for c in names if c in preparer.categories_]
+        known = trees.booster.pandas_categorical or []
+        if len(categorical) != len(known):
+            return None
+        booster_levels = dict(zip(categorical, known, strict=True))
+        steps = []
+        for name in names:
+            if name in preparer.categories_:
+                codes = {c: float(i) for i, c in enumerate(booster_levels[name])}
+                levels = {c: codes.get(c, np.nan) for c in preparer.categories_[name]}
+                steps.append((cls.CATEGORY, name, levels))
+                continue
+            special = name not in preparer.input_columns_
+            source = name.removesuffix(SPECIAL_SUFFIX) if special else name
+            codes = preparer.sentinels_.get(source) if preparer.sentinels_to_nan else None
+            steps.append((cls.SPECIAL if special else cls.NUMBER, source, tuple(codes or ())))
+        return cls(steps, trees)
+
+    def prepare(self, values: Mapping[str, Any]) -> tuple[np.ndarray, list[Any], list[bool]]:
+        """(booster row 1 x features, prepared values: numbers or NaN, category text or None,
+        where they are missing)."""
+        n = len(self.steps)
+        booster, prepared, missing = [np.nan] * n, [None] * n, [True] * n
+        for j, (kind, source, arg) in enumerate(self.steps):
+            value = values.get(source)
+            if kind is self.CATEGORY:
+                text = text_of(value)
+                if text is not None and text in arg:  # unseen levels are missing
+                    booster[j], prepared[j], missing[j] = arg[text], text, False
+                continue
+            number = float(value) if isinstance(value, float) else number_of(value)
+            code = number in arg
+            if code if kind is self.NUMBER else not code:  # codes are missing, specials the rest
+                number = np.nan
+            booster[j], prepared[j], missing[j] = number, number, number != number
+        return np.array([booster]), prepared, missing
+
+    def explain(self, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(contributions with the bias last, log-odds) of the row, as `ReasonExplainer.explain`
+        computes them for a frame, on one thread."""
+        trees = self.trees
+        if trees.tables is not None:
+            return trees.tables.explain(row, threads=1)
+        booster, n = trees.booster, trees.num_iteration
+        contrib = booster.predict(row, pred_contrib=True, num_iteration=n, num_threads=1)
+        return contrib, booster.predict(row, raw_score=True, num_iteration=n, num_threads=1)
 
 
 def column_kind(values: pd.Series) -> str:

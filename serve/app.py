@@ -11,6 +11,7 @@ Application logs carry request ids, routes and statuses, never customer data.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import logging
 import threading
@@ -94,6 +95,8 @@ class Service:
     def start(self) -> None:
         self.holder.start()
         self.warm()
+        gc.collect()
+        gc.freeze()  # what start-up built (model, book) lives on: collections skip it
         self._checker = threading.Thread(target=self._follow, name="champion-check", daemon=True)
         self._checker.start()
 

@@ -13,14 +13,16 @@ import difflib
 import json
 import logging
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from features.catalog import CATALOG
+from models.values import number_of
 from models.yaml_config import (
     LineIndex,
     Problem,
@@ -258,19 +260,26 @@ def _condition_rule(current: pd.DataFrame, rule: Rule, skipped: dict) -> pd.Data
     ]
     if missing:
         skipped[rule.name] = f"columns {sorted(set(missing))} missing; treated as missing values"
+    fired, evidence = _conditions(rule, lambda column: _numeric(current, column))
+    return _frame(current, rule, fired, _evidence(evidence, fired))
+
+
+def _conditions(rule: Rule, values) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Which rows a condition rule fires for and the values it read (its evidence), given
+    ``values(column)``: a column as floats."""
     masks, evidence = [], {}
     for cond in rule.when:
-        x = _numeric(current, cond.feature)
+        x = values(cond.feature)
         evidence[cond.feature] = x
         if cond.other is None:
             rhs = cond.value
         else:
-            other = _numeric(current, cond.other)
+            other = values(cond.other)
             evidence[cond.other] = other
             rhs = other * cond.factor + cond.offset
         masks.append(_compare(x, cond.op, rhs))
     fired = np.logical_and.reduce(masks) if rule.match == "all" else np.logical_or.reduce(masks)
-    return _frame(current, rule, fired, _evidence(evidence, fired))
+    return fired, evidence
 
 
 def _as_ns(values: pd.Series) -> pd.Series:
@@ -303,16 +312,25 @@ def _pd_increase(current: pd.DataFrame, history: pd.DataFrame, rule: Rule) -> pd
     prev = _previous_run(current, history)
     pd_now = _numeric(current, "pd")
     pd_prev = prev["prev_pd"].to_numpy(dtype=float, na_value=np.nan)
+    fired, ev = _pd_jump(pd_now, pd_prev, rule)
+    prev_as_of = prev["prev_as_of"].dt.strftime("%Y-%m-%d").to_numpy()[fired]
+    return _frame(current, rule, fired, _jump_evidence(ev, fired, prev_as_of))
+
+
+def _pd_jump(
+    pd_now: np.ndarray, pd_prev: np.ndarray, rule: Rule
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = pd_now / pd_prev - 1.0
     fired = _compare(pd_now - pd_prev, ">=", rule.absolute) & _compare(rel, ">=", rule.relative)
-    ev = {"pd": pd_now, "previous_pd": pd_prev, "relative_change": rel}
+    return fired, {"pd": pd_now, "previous_pd": pd_prev, "relative_change": rel}
+
+
+def _jump_evidence(ev: dict[str, np.ndarray], fired: np.ndarray, prev_as_of) -> list[str]:
     evidence = _evidence(ev, fired)
-    prev_as_of = prev["prev_as_of"].dt.strftime("%Y-%m-%d").to_numpy()[fired]
-    evidence = [
+    return [
         e[:-1] + f', "previous_as_of": "{d}"}}' for e, d in zip(evidence, prev_as_of, strict=True)
     ]
-    return _frame(current, rule, fired, evidence)
 
 
 def _downgrade(current: pd.DataFrame, history: pd.DataFrame, rule: Rule, scale) -> pd.DataFrame:
@@ -337,13 +355,18 @@ def _downgrade(current: pd.DataFrame, history: pd.DataFrame, rule: Rule, scale) 
     fired[best["_row"].to_numpy()] = True
     best = best.sort_values("_row")
     evidence = [
-        json.dumps({"from_grade": f, "to_grade": t, "notches": int(n), "since": s})
+        _downgrade_evidence(f, t, n, s)
         for f, t, n, s in zip(
             best["h_grade"], best["grade"], best["notches"],
             best["h_as_of"].dt.strftime("%Y-%m-%d"), strict=True,
         )
     ]  # fmt: skip
     return _frame(current, rule, fired, evidence)
+
+
+def _downgrade_evidence(before: str, after: str, notches, since: str) -> str:
+    return json.dumps({"from_grade": before, "to_grade": after, "notches": int(notches),
+                       "since": since})  # fmt: skip
 
 
 def evaluate_signals(
@@ -412,7 +435,7 @@ def roll_up(
             rank=("_rank", "max"),
             signals=("signal", ",".join),
             n_signals=("signal", "size"),
-            evidence=("_pair", lambda s: "{" + ", ".join(s) + "}"),
+            evidence=("_pair", _evidence_object),
         ).reset_index()
         for rule in rules.escalation:
             counts = (frame["_rank"] >= RANK[rule.at_least]).groupby(frame["customer_id"]).sum()
@@ -429,6 +452,87 @@ def roll_up(
     out["measures"] = out["level"].map(measures)
     out["n_signals"] = out["n_signals"].astype(np.int64)
     return out[WARNING_COLUMNS].reset_index(drop=True)
+
+
+def _evidence_object(pairs) -> str:
+    """The signals' evidence as one JSON object: '"signal": evidence' texts, signal order."""
+    return "{" + ", ".join(pairs) + "}"
+
+
+def warning_row(
+    current: Mapping[str, Any], history: Sequence[tuple[Any, float, str]], rules: WarningRules,
+    scale=None,
+) -> dict[str, Any]:  # fmt: skip
+    """`roll_up(evaluate_signals(...), population=...)`'s row for one scored customer:
+    ``current`` its features, pd, grade, customer_id and as_of by name, ``history`` its earlier
+    runs as (as_of, pd, grade), oldest first. Same kernels, same JSON texts."""
+    as_of = pd.Timestamp(current["as_of"])
+    fired = []  # (signal, severity rank, evidence text)
+    for rule in rules.rules:
+        if rule.kind == "condition":
+            hit, ev = _conditions(rule, lambda column: np.array([number_of(current.get(column))]))
+            if hit[0]:
+                fired.append((rule.name, RANK[rule.severity], _evidence(ev, hit)[0]))
+            continue
+        needed = "pd" if rule.kind == "pd_increase" else "grade"
+        if not history or needed not in current:
+            continue
+        if rule.kind == "pd_increase":
+            earlier = [h for h in history if pd.Timestamp(h[0]) < as_of]
+            if not earlier:
+                continue
+            when, before, _ = max(earlier, key=lambda h: pd.Timestamp(h[0]))
+            pd_prev = np.nan if before is None else float(before)
+            pd_now = np.array([number_of(current.get("pd"))])
+            hit, ev = _pd_jump(pd_now, np.array([pd_prev]), rule)
+            if hit[0]:
+                since = [f"{pd.Timestamp(when):%Y-%m-%d}"]
+                fired.append((rule.name, RANK[rule.severity], _jump_evidence(ev, hit, since)[0]))
+            continue
+        if scale is None:
+            from models.master_scale import MasterScale
+
+            scale = MasterScale.load()
+        found = _worst_grade(current.get("grade"), history, as_of, rule, scale)
+        if found is not None:
+            fired.append((rule.name, RANK[rule.severity], found))
+    fired.sort(key=lambda f: f[0])
+    rank = max((f[1] for f in fired), default=0)
+    for up in rules.escalation:
+        if sum(f[1] >= RANK[up.at_least] for f in fired) >= up.count:
+            rank = max(rank, RANK[up.to])
+    level = LEVELS[rank]
+    return {
+        "customer_id": current.get("customer_id"),
+        "as_of": current.get("as_of"),
+        "level": level,
+        "signals": ",".join(f[0] for f in fired),
+        "n_signals": len(fired),
+        "measures": json.dumps(rules.measures_of(level)),
+        "evidence": _evidence_object(f'"{f[0]}": {f[2]}' for f in fired),
+    }
+
+
+def _worst_grade(grade, history, as_of: pd.Timestamp, rule: Rule, scale) -> str | None:
+    """One customer's downgrade evidence (`_downgrade`), None if the rule does not fire: its best
+    grade of the runs within the rule's months before ``as_of`` (the earliest of ties), when
+    ``grade`` is at least the rule's notches below it."""
+    grades = scale.grades
+    if grade not in grades:
+        return None
+    start = as_of - pd.DateOffset(months=rule.months)
+    best = None  # (position, as_of, grade)
+    for when, _, before in history:
+        when = pd.Timestamp(when)
+        if before in grades and start <= when < as_of:
+            key = (grades.index(before), when, before)
+            best = key if best is None or key[:2] < best[:2] else best
+    if best is None:
+        return None
+    notches = grades.index(grade) - best[0]
+    if notches < rule.notches:
+        return None
+    return _downgrade_evidence(best[2], grade, notches, f"{best[1]:%Y-%m-%d}")
 
 
 def warnings_by_level(warnings: pd.DataFrame) -> pd.Series:

@@ -9,14 +9,17 @@ to the policy's step (`round_limit`), and `binding_rule` says which one bound.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from models.values import number_of
 from models.yaml_config import (
     ConfigError,
     LineIndex,
@@ -198,6 +201,58 @@ def round_limit(limit: np.ndarray, step: float) -> np.ndarray:
     return np.where(rounded > 0, rounded, limit)
 
 
+def bound_limits(
+    caps: np.ndarray, multiples: list[np.ndarray], bases: list[np.ndarray], step: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The recommended limit of each row and which candidate bound it (index in
+    `BINDING_ORDER`): the smallest of the cap and each base (`LIMIT_INPUTS`' order) x its
+    multiple; missing ones skipped, negatives counted as 0; rounded by `round_limit`."""
+    candidates = np.full((len(caps), len(BINDING_ORDER)), np.inf)
+    candidates[:, 0] = caps
+    for k, (multiple, base) in enumerate(zip(multiples, bases, strict=True), start=1):
+        value = np.clip(base, 0, None) * multiple
+        candidates[:, k] = np.where(np.isnan(value), np.inf, value)
+    which = np.argmin(candidates, axis=1)
+    return round_limit(candidates[np.arange(len(caps)), which], step), which
+
+
+def decide_row(row: Mapping[str, Any], policy: CreditPolicy) -> dict[str, Any]:
+    """`decide` for one scored customer (its features, grade and ids by name), with the
+    ``inputs`` it read (`inputs_text`): the batch's row, by the same kernel."""
+    grade = row["grade"]
+    try:
+        rule = policy.rule_of(grade)
+    except KeyError:
+        raise KeyError(
+            f"grades [{grade!r}] have no rule in policy {policy.name!r}; add them to it"
+        ) from None
+    bases = [number_of(row.get(column)) for column in LIMIT_INPUTS.values()]
+    multiples = [getattr(rule.limit, multiple) for multiple in LIMIT_INPUTS]
+    limit, which = bound_limits(
+        np.array([rule.limit.cap], dtype=float),
+        [np.array([np.nan if m is None else m], dtype=float) for m in multiples],
+        [np.array([b]) for b in bases],
+        policy.round_limit_to,
+    )
+    return {
+        "customer_id": row.get("customer_id"),
+        "as_of": row.get("as_of"),
+        "recommended_limit": float(limit[0]),
+        "term_days": int(rule.term_days),
+        "conditions": ",".join(rule.conditions),
+        "approval_level": rule.approval,
+        "binding_rule": BINDING_ORDER[int(which[0])],
+        "inputs": inputs_text(grade, bases),
+    }
+
+
+def inputs_text(grade: str, limits: Sequence[float | None]) -> str:
+    """What `decide` read for one customer as JSON: the grade and the limit inputs
+    (`LIMIT_INPUTS`' order; null where missing or not finite)."""
+    clean = [v if v is not None and math.isfinite(v) else None for v in limits]
+    return json.dumps(dict(zip(["grade", *LIMIT_INPUTS.values()], [grade, *clean], strict=True)))
+
+
 def decide(scored: pd.DataFrame, policy: CreditPolicy) -> pd.DataFrame:
     """Recommended limit, term, conditions, approval level and binding rule per scored customer.
 
@@ -214,19 +269,15 @@ def decide(scored: pd.DataFrame, policy: CreditPolicy) -> pd.DataFrame:
     if unknown:
         raise KeyError(f"grades {unknown} have no rule in policy {policy.name!r}; add them to it")
     rule = table.reindex(grade.to_numpy())
-    n = len(scored)
-    candidates = np.full((n, len(BINDING_ORDER)), np.inf)
-    candidates[:, 0] = rule["cap"].to_numpy(dtype=float)
-    for k, (multiple, column) in enumerate(LIMIT_INPUTS.items(), start=1):
-        base = (
-            pd.to_numeric(scored[column], errors="coerce").to_numpy(dtype=float)
-            if column in scored
-            else np.full(n, np.nan)
-        )
-        value = np.clip(base, 0, None) * rule[multiple].to_numpy(dtype=float)
-        candidates[:, k] = np.where(np.isnan(value), np.inf, value)
-    which = np.argmin(candidates, axis=1)
-    limit = round_limit(candidates[np.arange(n), which], policy.round_limit_to)
+    bases = [
+        pd.to_numeric(scored[column], errors="coerce").to_numpy(dtype=float)
+        if column in scored
+        else np.full(len(scored), np.nan)
+        for column in LIMIT_INPUTS.values()
+    ]
+    multiples = [rule[multiple].to_numpy(dtype=float) for multiple in LIMIT_INPUTS]
+    caps = rule["cap"].to_numpy(dtype=float)
+    limit, which = bound_limits(caps, multiples, bases, policy.round_limit_to)
     out = pd.DataFrame(
         {
             "customer_id": scored["customer_id"].to_numpy() if "customer_id" in scored else None,

@@ -15,6 +15,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from pipelines.store.db import writing
 from pipelines.store.lifecycle import audit
 from pipelines.store.tables import ApiAuditRecord, ApiKeyRecord, _utcnow
 
@@ -48,7 +49,7 @@ def add_key(
         "created_by": created_by,
     }
     try:
-        with engine.begin() as conn:
+        with writing(engine) as conn:
             if _active_id(conn, name) is not None:
                 raise KeyStateError(f"an active key is already named {name!r}")
             key_id = conn.execute(insert(KEYS).values(**row).returning(KEYS.c.id)).scalar_one()
@@ -70,7 +71,7 @@ def add_key(
 def revoke_key(engine: Engine, name: str, revoked_by: str) -> dict[str, Any]:
     """Revoke the active key of this name (audited); `LookupError` when no key ever had the
     name, `KeyStateError` when every key of that name is already revoked."""
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         key_id = _active_id(conn, name)
         if key_id is None:
             known = conn.execute(select(func.count()).where(KEYS.c.name == name)).scalar_one()
@@ -124,7 +125,7 @@ def mark_used(engine: Engine, used: Mapping[int, dt.datetime]) -> None:
     """Set last_used_at of keys (by id) in one transaction."""
     if not used:
         return
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         for key_id, at in used.items():
             conn.execute(update(KEYS).where(KEYS.c.id == key_id).values(last_used_at=at))
 
@@ -132,7 +133,7 @@ def mark_used(engine: Engine, used: Mapping[int, dt.datetime]) -> None:
 def insert_calls(engine: Engine, rows: Sequence[Mapping[str, Any]]) -> None:
     """Append API calls to `api_audit` in one transaction."""
     if rows:
-        with engine.begin() as conn:
+        with writing(engine) as conn:
             conn.execute(insert(CALLS), list(rows))
 
 

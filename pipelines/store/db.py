@@ -64,6 +64,17 @@ def _create(url: URL, **kwargs) -> Engine:
         ) from exc
 
 
+WRITING = "creditrisk_writing"
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """`engine.begin()` for a transaction that writes (on SQLite it holds the write lock from
+    its start, so reading first cannot make its write fail)."""
+    with engine.connect().execution_options(**{WRITING: True}) as conn, conn.begin():
+        yield conn
+
+
 def _sqlite_transactions(engine: Engine) -> None:
     """SQLAlchemy, not pysqlite, issues BEGIN: every statement of a block is in one transaction."""
 
@@ -79,7 +90,10 @@ def _sqlite_transactions(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection):
-        conn.exec_driver_sql("BEGIN")
+        # a writer takes the write lock first: a deferred one that read, then wrote after
+        # another connection's commit, would fail at once with "database is locked"
+        immediate = conn.get_execution_options().get(WRITING, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def upgrade(engine_or_url: Engine | str, revision: str = "head") -> None:

@@ -38,6 +38,7 @@ from sqlalchemy.sql import bindparam
 
 from pipelines.decisions.early_warning import RANK
 from pipelines.store.bulk import fast_insert
+from pipelines.store.db import writing
 from pipelines.store.tables import (
     AuditLog,
     EarlyWarning,
@@ -349,7 +350,7 @@ def _transition(
 ) -> dict[str, Any]:
     user, note = _require(user, "user"), _require(note, "note")
     now = _utcnow()
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         row = conn.execute(select(W).where(W.c.id == warning_id)).mappings().first()
         if row is None:
             raise LookupError(f"no warning with id {warning_id}; list them with `warnings list`")

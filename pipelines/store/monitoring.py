@@ -17,6 +17,7 @@ import pandas as pd
 from sqlalchemy import Engine, insert, select
 
 from pipelines.store.bulk import fast_insert
+from pipelines.store.db import writing
 from pipelines.store.tables import (
     EarlyWarning,
     MonitoringMetric,
@@ -116,7 +117,7 @@ def write_monitoring(
     for column in ("verdicts", "alerts", "notes"):
         values[column] = json.dumps(values[column])
     metrics = long_form(tables)
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         monitoring_id = conn.execute(
             insert(MONITORING).values(**values).returning(MONITORING.c.id)
         ).scalar_one()

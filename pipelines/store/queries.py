@@ -6,8 +6,9 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import Engine, and_, func, insert, select
+from sqlalchemy import Engine, and_, bindparam, func, insert, select
 
+from pipelines.store.db import writing
 from pipelines.store.lifecycle import ACTIVE, _require, audit
 from pipelines.store.tables import (
     AuditLog,
@@ -67,6 +68,25 @@ def run_migration(
     return migration(read_scores(engine, before_run), read_scores(engine, after_run), scale)
 
 
+def _history_statement(model_name: str, before: Any, months: int, customer_ids=None):
+    """customer_id, as_of, pd, grade of the current runs dated in [before - months, before)."""
+    before = pd.Timestamp(before)
+    start = (before - pd.DateOffset(months=months)).date()
+    stmt = (
+        select(SCORES.c.customer_id, RUNS.c.as_of, SCORES.c.pd, SCORES.c.grade)
+        .join(RUNS, RUNS.c.id == SCORES.c.run_id)
+        .where(
+            RUNS.c.model_name == model_name,
+            RUNS.c.status == "succeeded",
+            RUNS.c.as_of >= start,
+            RUNS.c.as_of < before.date(),
+        )
+    )
+    if customer_ids is not None:
+        stmt = stmt.where(SCORES.c.customer_id.in_([str(c) for c in customer_ids]))
+    return stmt
+
+
 def read_score_history(
     engine: Engine,
     model_name: str,
@@ -76,23 +96,34 @@ def read_score_history(
 ) -> pd.DataFrame:
     """customer_id, as_of, pd, grade of the current runs dated in [before - months, before);
     only ``customer_ids`` when given."""
-    before = pd.Timestamp(before)
-    start = (before - pd.DateOffset(months=months)).date()
-    runs = list_runs(engine, model_name)
-    runs = runs[(runs["as_of"] >= start) & (runs["as_of"] < before.date())]
-    run_ids = runs["id"].tolist()
-    if not run_ids:
-        return pd.DataFrame(columns=["customer_id", "as_of", "pd", "grade"])
-    stmt = (
-        select(SCORES.c.customer_id, RUNS.c.as_of, SCORES.c.pd, SCORES.c.grade)
-        .join(RUNS, RUNS.c.id == SCORES.c.run_id)
-        .where(SCORES.c.run_id.in_([int(i) for i in run_ids]))
-    )
-    if customer_ids is not None:
-        stmt = stmt.where(SCORES.c.customer_id.in_([str(c) for c in customer_ids]))
-    history = _frame(engine, stmt)
+    history = _frame(engine, _history_statement(model_name, before, months, customer_ids))
     history["as_of"] = pd.to_datetime(history["as_of"])
     return history
+
+
+_ONE_HISTORY = (
+    select(RUNS.c.as_of, SCORES.c.pd, SCORES.c.grade)
+    .join(RUNS, RUNS.c.id == SCORES.c.run_id)
+    .where(
+        RUNS.c.model_name == bindparam("model_name"),
+        RUNS.c.status == "succeeded",
+        RUNS.c.as_of >= bindparam("start"),
+        RUNS.c.as_of < bindparam("before"),
+        SCORES.c.customer_id == bindparam("customer_id"),
+    )
+    .order_by(RUNS.c.as_of)
+)
+
+
+def score_history_rows(
+    engine: Engine, model_name: str, before: dt.date, start: dt.date, customer_id: str
+) -> list[tuple[dt.date, float, str]]:
+    """One customer's (as_of, pd, grade) in the current runs dated in [start, before), oldest
+    first: `read_score_history`'s rows of one customer, without a frame (online decisions)."""
+    params = {"model_name": model_name, "start": start, "before": before}
+    with engine.connect() as conn:
+        rows = conn.execute(_ONE_HISTORY, {**params, "customer_id": customer_id}).all()
+    return [tuple(row) for row in rows]
 
 
 def customer_scores(engine: Engine, model_name: str, customer_id: str) -> pd.DataFrame:
@@ -186,7 +217,7 @@ def record_override(
     user, reason = _require(user, "user"), _require(reason, "reason")
     if limit is None or limit < 0:
         raise ValueError(f"override limit must be >= 0, got {limit}")
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         stmt = (
             select(DECISIONS.c.run_id, DECISIONS.c.recommended_limit, RUNS.c.as_of)
             .join(RUNS, RUNS.c.id == DECISIONS.c.run_id)

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from pipelines.failpoints import failpoint
 from pipelines.store.bulk import fast_insert
+from pipelines.store.db import writing
 from pipelines.store.lifecycle import audit, sync_warnings
 from pipelines.store.tables import PolicyDecision, RunRecord, Score, StagedWarning, _utcnow
 from pipelines.store.trace import SNAPSHOTS, RunTrace, store_trace
@@ -209,7 +210,7 @@ def write_scored_runs(
     ordered = sorted(dates, key=lambda d: _as_date(d.as_of))
     written = []
     try:
-        with engine.begin() as conn:
+        with writing(engine) as conn:
             for date in ordered:
                 as_of = _as_date(date.as_of)
                 key = {
@@ -247,7 +248,7 @@ def publish_runs(
     """Make every pending run of ``job_id`` current, in one transaction, oldest date first."""
     _check_user(user)
     written = []
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         for run in _pending(conn, job_id):
             staged = pd.DataFrame(
                 conn.execute(select(STAGED).where(STAGED.c.run_id == run["id"])).mappings().all(),
@@ -270,7 +271,7 @@ def publish_runs(
 def discard_runs(engine: Engine, job_id: str) -> list[int]:
     """Drop the rows of every pending run of ``job_id`` and mark the runs discarded; their
     snapshots go too unless another run scored the same one."""
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         pending = _pending(conn, job_id)
         ids = [run["id"] for run in pending]
         for table in (SCORES, DECISIONS, STAGED):
@@ -326,7 +327,7 @@ def _audit_failure(
     as_of = ",".join(str(_as_date(d.as_of)) for d in dates)
     details = {"model_name": model_name, "model_version": str(version), "as_of": as_of}
     try:
-        with engine.begin() as conn:
+        with writing(engine) as conn:
             audit(
                 conn,
                 user,

@@ -4,6 +4,7 @@ Results are plain JSON-ready dicts (the API and the web page render them)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -135,10 +136,10 @@ def latest_monitoring(engine: Engine, model_name: str) -> dict[str, Any]:
 
 
 def score_history(
-    engine: Engine, model_name: str, customer_ids: list[str], as_of: pd.Timestamp
-) -> pd.DataFrame:
-    """The customers' stored scores of the months before ``as_of`` (what warnings compare)."""
+    engine: Engine, model_name: str, customer_id: str, as_of: pd.Timestamp
+) -> list[tuple[dt.date, float, str]]:
+    """The customer's stored (as_of, pd, grade) of the months before ``as_of``, oldest first:
+    what its warnings compare with (the months `queries.read_score_history` reads in batch)."""
+    start = (as_of - pd.DateOffset(months=HISTORY_MONTHS)).date()
     with as_typed():
-        return queries.read_score_history(
-            engine, model_name, as_of, HISTORY_MONTHS, customer_ids=customer_ids
-        )
+        return queries.score_history_rows(engine, model_name, as_of.date(), start, customer_id)

@@ -34,6 +34,7 @@ from pipelines.decisions.policy import (
     CreditPolicy,
     PolicyError,
     decide,
+    inputs_text,
     parse_policy,
     policy_summary,
 )
@@ -177,18 +178,12 @@ def score_snapshot(scorer: CreditScorer, snapshot: pd.DataFrame) -> pd.DataFrame
 
 
 def policy_inputs(scored: pd.DataFrame) -> list[str]:
-    """What `decide` read for each customer, one JSON object per row: the grade and the limit
-    inputs (null where missing or not finite)."""
+    """What `decide` read for each customer, one JSON object per row (`policy.inputs_text`)."""
     limits = scored.reindex(columns=list(LIMIT_INPUTS.values())).apply(
         pd.to_numeric, errors="coerce"
     )
-    limits = limits.where(np.isfinite(limits))
-    values = limits.astype(object).where(limits.notna(), None)
-    names = ["grade", *values.columns]
-    return [
-        json.dumps(dict(zip(names, row, strict=True)))
-        for row in zip(scored["grade"].tolist(), *(values[c].tolist() for c in values), strict=True)
-    ]
+    columns = (limits[c].to_numpy(dtype=float).tolist() for c in limits)
+    return [inputs_text(g, v) for g, *v in zip(scored["grade"].tolist(), *columns, strict=True)]
 
 
 def decide_scores(

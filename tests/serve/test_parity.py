@@ -181,3 +181,39 @@ def test_batch_equals_single_calls(client, keys, book, stored, serve_config):
             single.pop("model"), single.pop("request_id")
             assert decision == single
             assert_same(decision, scores.loc[cid], f"batch {cid}")
+
+
+def test_every_customer_decides_one_by_one_as_the_batch(app, book, stored, world):
+    """The one-customer kernels (`OnlineScorer.decide_one`, what /v1/score runs) against the
+    batch code for every customer of the book at the newest stored date: the stored scores,
+    reasons and policy, and the warnings the batch code raises against the same history."""
+    from features.single import records_of
+    from pipelines.store.queries import read_score_history
+    from pipelines.usecases import lookup
+
+    service = app.state.service
+    online = service.holder.loaded.online
+    as_of, scores = max(stored.items())
+    history = read_score_history(service.engine, world.model_name, as_of, 12)
+    batch = {d.customer_id: d for d in online.decide(book, as_of, history)}
+    by_customer = {
+        name: dict(tuple(frame.groupby(frame["customer_id"].astype(str))))
+        for name, frame in book.items()
+        if frame is not None and name != "customers"
+    }
+    customers = book["customers"].assign(customer_id=book["customers"]["customer_id"].astype(str))
+    kinds = {"performing": 0, "in default": 0}
+    for cid, customer in customers.groupby("customer_id"):
+        if cid not in batch:
+            continue  # onboarded after the date
+        empty = {name: frame.iloc[:0] for name, frame in book.items() if frame is not None}
+        own = {**empty, "customers": customer}
+        own.update({name: rows[cid] for name, rows in by_customer.items() if cid in rows})
+        rows = lookup.score_history(service.engine, world.model_name, cid, as_of)
+        one = online.decide_one(records_of(own, cid), as_of, rows)
+        want = batch[cid]
+        assert one == want, cid
+        what = f"{cid} on {as_of.date()}"
+        assert_same({**one.__dict__}, scores.loc[cid], what)
+        kinds["in default" if one.in_default_since else "performing"] += 1
+    assert kinds["performing"] > 1000 and kinds["in default"] > 0, kinds

@@ -1,4 +1,5 @@
-"""POST /v1/score/features: a ready feature row decides as the raw data it was built from."""
+"""POST /v1/score/features: a ready feature row (built by the batch code) decides as the raw data
+it was built from (by the one-customer kernels)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import pandas as pd
 import pytest
 
 from features.io import read_book
-from serve.api import tables_of
+from pipelines.usecases.online import records_tables
+from serve.api import records_of
 from serve.payloads import customer_payload
 from serve.schemas import ScoreRequest
 
@@ -27,7 +29,8 @@ def _json(value):
 def _feature_row(app, body: ScoreRequest) -> dict:
     online = app.state.service.holder.loaded.online
     as_of = pd.Timestamp(body.as_of)
-    snapshot = online.snapshot(online.tables(tables_of([body]), checked=True), as_of)
+    tables = records_tables(records_of(body, online.book.tables))
+    snapshot = online.snapshot(online.tables(tables, checked=True), as_of)  # the batch build
     row = snapshot.iloc[0]
     return {c: _json(row[c]) for c in online.scorer.input_columns if c in snapshot.columns}
 
