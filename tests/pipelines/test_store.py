@@ -273,3 +273,41 @@ def test_a_0002_store_upgrades_to_traced_runs_keeping_what_it_holds(bare):
     assert observations_of(bare, wid)["run_id"].tolist() == [new.run_id]
     with pytest.raises(Conflict, match="before runs recorded their configuration"):
         reproduce_run(bare, "sqlite:///unused.db", old)
+
+
+def test_a_writer_that_read_first_is_not_refused_after_another_commit(tmp_path):
+    """On SQLite a deferred transaction that read, then wrote after another connection's commit,
+    failed at once with "database is locked"; `writing` holds the write lock from its start, so
+    the other writer waits its turn and both rows land."""
+    import threading
+
+    from sqlalchemy import text
+
+    from pipelines.store.db import make_engine, writing
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'locks.db'}")
+    with writing(engine) as conn:
+        conn.execute(text("CREATE TABLE t (v INTEGER)"))
+    has_read, errors = threading.Event(), []
+
+    def read_then_write():
+        try:
+            with writing(engine) as conn:
+                conn.execute(text("SELECT count(*) FROM t")).scalar()
+                has_read.set()
+                threading.Event().wait(0.5)  # the other writer commits here, if it can
+                conn.execute(text("INSERT INTO t VALUES (1)"))
+        except Exception as exc:
+            errors.append(exc)
+            has_read.set()
+
+    first = threading.Thread(target=read_then_write)
+    first.start()
+    assert has_read.wait(30)
+    with writing(engine) as conn:
+        conn.execute(text("INSERT INTO t VALUES (2)"))
+    first.join(30)
+    assert not errors, errors
+    with engine.connect() as conn:
+        assert sorted(conn.execute(text("SELECT v FROM t")).scalars()) == [1, 2]
+    engine.dispose()
