@@ -261,6 +261,7 @@ def train_model(
     tune_timeout: float | None = 600.0,
     scorecard_max_rows: int = SCORECARD_MAX_ROWS,
     client=None,
+    design: _Design | None = None,
 ) -> TrainingResult:
     """Fit LightGBM and the scorecard, choose the champion candidate among them and their blend,
     calibrate and validate every candidate, and build the scorer of the chosen one.
@@ -275,12 +276,14 @@ def train_model(
     still hold 2,500 rows) and the PSI reference is a stratified sample of 20k fit rows (ten
     score bins); both seeded, so deterministic. The scorecard reads sentinel codes as they are
     (binned apart), LightGBM reads them as NaN. With a Dask ``client`` the LightGBM fit runs on
-    its cluster (`models.dask_lgbm`); tuning, if asked, still runs here.
+    its cluster (`models.dask_lgbm`); tuning, if asked, still runs here. ``design``: the
+    table's `design_of` with the same arguments, when the caller checked it already.
     """
     timings: dict[str, float] = {}
     scale = master_scale or MasterScale.load()
     with _timed(timings, "prepare"):
-        design = _design(frame, target, id_col, time_col, tuple(exclude), seed)
+        if design is None:
+            design = design_of(frame, target, id_col, time_col, tuple(exclude), seed)
         y_fit = design.y[design.fit_rows]
         reference = design.fit_rows[stratified_sample(y_fit, PSI_REFERENCE_ROWS, seed)]
     mono = _monotone(design.X, monotone, design.preparer.monotone_)
@@ -336,7 +339,7 @@ def train_model(
     )
 
 
-def _design(
+def design_of(
     frame: pd.DataFrame,
     target: str,
     id_col: str | None,

@@ -14,7 +14,7 @@ from models.master_scale import MasterScale
 from pipelines.cli.render import console, table
 from pipelines.errors import Refused, as_typed
 from pipelines.settings import get_settings
-from pipelines.usecases import reproduce, review
+from pipelines.usecases import review
 from pipelines.usecases.preflight import check_store
 
 DB_HELP = "Results store URL (default: CREDITRISK_DATABASE_URL, else .creditrisk/results.db)."
@@ -252,6 +252,8 @@ def decisions_reproduce(
     """Recompute a stored run from its recorded configuration, snapshot and model version (from
     MLflow) and compare every PD, grade, reason and decision; exit 1 when anything differs."""
     settings = get_settings()
+    from pipelines.usecases import reproduce
+
     found = reproduce.reproduce_run(_engine(database_url), settings.tracking_uri, run_id)
     title = f"run {run_id}: {found.model_name} v{found.model_version} as of {found.as_of}"
     checks = found.checks.assign(ok=found.checks["ok"].map({True: "yes", False: "no"}))

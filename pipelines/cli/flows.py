@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import typer
@@ -19,7 +20,9 @@ from pipelines.cli.monitoring_render import print_report
 from pipelines.cli.render import bar, console, spinner
 from pipelines.errors import EXIT_REFUSED, BadInput
 from pipelines.settings import Settings, get_settings
-from pipelines.usecases.scoring import DecisionConfig
+
+if TYPE_CHECKING:
+    from pipelines.usecases.scoring import DecisionConfig
 
 SCORE_HELP = """Score as-of dates of the book with the champion and keep the decisions.
 
@@ -97,6 +100,8 @@ def features_flow(settings, book_dir, dates, out, horizon, validate, dask_addres
 
 
 def config_of(policy: Path | None, rules: Path | None, scale: Path | None) -> DecisionConfig:
+    from pipelines.usecases.scoring import DecisionConfig
+
     return DecisionConfig.load(policy=policy, rules=rules, scale=scale)
 
 

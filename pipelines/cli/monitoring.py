@@ -13,7 +13,6 @@ from rich.markup import escape
 from pipelines.cli.monitoring_render import as_text, print_report
 from pipelines.cli.render import console, table
 from pipelines.settings import get_settings
-from pipelines.usecases.monitoring import load_report, monitoring_history
 
 __all__ = ["print_report", "register"]
 
@@ -53,6 +52,8 @@ def history(
     database_url: DatabaseUrl = None,
 ) -> None:
     """List the stored monitorings, newest first, with their verdicts."""
+    from pipelines.usecases.monitoring import monitoring_history
+
     frame = monitoring_history(_url(database_url), model)
     if frame.empty:
         console.print("no monitoring stored yet: run `creditrisk monitor`")
@@ -74,6 +75,8 @@ def show(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Show a stored monitoring report again: verdicts, alerts, notes, figures and tables."""
+    from pipelines.usecases.monitoring import load_report
+
     report = load_report(_url(database_url), monitoring_id)
     print_report(report)
     if out is not None:

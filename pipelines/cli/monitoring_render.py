@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 from rich.markup import escape
 
 from pipelines.cli.render import console, table
-from pipelines.usecases.monitoring import MonitoringReport
+
+if TYPE_CHECKING:
+    from pipelines.usecases.monitoring import MonitoringReport
 
 COLOURS = {
     "green": "green", "stable": "green", "ok": "green", "goals met": "green",

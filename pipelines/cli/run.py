@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from models.registry import Gates
 from pipelines.cli.flows import prefect_ui_hint, print_verdicts
 from pipelines.cli.render import console, table
-from pipelines.decisions.backtest import Backtest, goals_of, goals_view, levels_view
-from pipelines.flows.guard import Recovered, job, job_tag
 from pipelines.settings import Settings, get_settings
-from pipelines.usecases import review
-from pipelines.usecases.access import renew_key
-from pipelines.usecases.book import GenerateRequest
-from pipelines.usecases.main_job import MainJobRequest, MainJobResult
-from pipelines.usecases.preflight import check_store
-from pipelines.usecases.scoring import DecisionConfig, ScoringOutcome
+
+if TYPE_CHECKING:  # the rest is imported where it is used: `creditrisk --help` stays quick
+    from pipelines.decisions.backtest import Backtest
+    from pipelines.flows.guard import Recovered
+    from pipelines.usecases.main_job import MainJobResult
+    from pipelines.usecases.scoring import ScoringOutcome
 
 DEMO_KEY = "demo"
 RUN_HELP = """Run the whole main job on the embedded default and print a summary.
@@ -119,6 +117,8 @@ def stopped_lines(summary: MainJobResult) -> list[str]:
 
 def print_backtest(result: Backtest | str, model: str) -> None:
     """The out-of-time backtest of the warning levels, and the goals they meet."""
+    from pipelines.decisions.backtest import goals_of, goals_view, levels_view
+
     if isinstance(result, str):
         console.print(f"warning backtest: none ({result})", soft_wrap=True)
         return
@@ -154,6 +154,8 @@ def print_summary(summary: MainJobResult, settings: Settings, seconds: float) ->
     for run in summary.runs:
         console.print(grades_table(run))
     if summary.runs:
+        from pipelines.usecases import review
+
         levels = review.warning_counts(settings.results_url)
         console.print(
             "open warnings by level: "
@@ -181,6 +183,9 @@ def print_summary(summary: MainJobResult, settings: Settings, seconds: float) ->
 
 def print_service_hint(settings: Settings) -> None:
     """How to start the scoring service and open the page, with a fresh demo key (officer)."""
+    from pipelines.usecases.access import renew_key
+    from pipelines.usecases.preflight import check_store
+
     engine = check_store(settings.results_url, create=False)
     try:
         demo = renew_key(engine, DEMO_KEY, "officer", "creditrisk-run")
@@ -234,8 +239,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from prefect import tags
 
+        from models.registry import Gates
         from pipelines.flows.cluster import address_of
+        from pipelines.flows.guard import job, job_tag
         from pipelines.flows.main import main_flow
+        from pipelines.usecases.book import GenerateRequest
+        from pipelines.usecases.main_job import MainJobRequest
+        from pipelines.usecases.scoring import DecisionConfig
 
         logging.getLogger("mlflow").setLevel(logging.WARNING)
         settings = get_settings()

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from models.registry import Gates
-from models.tracking import TrackedModel
-from models.training import TrainingResult
 from pipelines.cli.flows import DASK_HELP, as_flow
 from pipelines.cli.render import console, spinner
 from pipelines.errors import Refused
 from pipelines.settings import get_settings
-from pipelines.usecases.promotion import champion_history
-from pipelines.usecases.promotion import promote as promote_version
-from pipelines.usecases.training import TrainRequest, train_and_register
+
+if TYPE_CHECKING:  # the rest is imported where it is used: `creditrisk --help` stays quick
+    from models.tracking import TrackedModel
+    from models.training import TrainingResult
 
 
 def ui_hint(tracking_uri: str) -> str:
@@ -81,6 +79,8 @@ def train(
 
     Age is kept only with risk held non-increasing in it (Regulation B); --exclude it to drop it.
     """
+    from pipelines.usecases.training import TrainRequest, train_and_register
+
     request = TrainRequest(
         snapshots=snapshots,
         data=data,
@@ -185,6 +185,9 @@ def promote(
     """Move the `champion` alias to VERSION if the gates pass, it is no worse than the current
     champion on the same out-of-time data, and the approver is not the trainer. Every decision
     (promotion or refusal) is recorded; see `creditrisk models history`."""
+    from models.registry import Gates
+    from pipelines.usecases.promotion import promote as promote_version
+
     settings = get_settings()
     model = model or settings.model_name
     gates = Gates(min_auc=min_auc, max_psi=max_psi, allow_red_jeffreys=allow_red_jeffreys)
@@ -217,6 +220,8 @@ def history(
     """Every promotion and refusal, oldest first: which version was champion when, and why."""
     settings = get_settings()
     model = model or settings.model_name
+    from pipelines.usecases.promotion import champion_history
+
     with spinner(f"reading the champion history of {model}"):
         frame = champion_history(settings.tracking_uri, model)
     if frame.empty:

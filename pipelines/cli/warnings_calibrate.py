@@ -14,12 +14,6 @@ from pipelines.decisions.backtest import Backtest, capture_view, goals_of, goals
 from pipelines.decisions.early_warning import DEFAULT_PATH, load_rules
 from pipelines.errors import as_typed
 from pipelines.settings import get_settings
-from pipelines.usecases.warning_backtest import (
-    BacktestRequest,
-    calibrate_rules,
-    load_backtest_data,
-    write_proposal,
-)
 
 PROPOSED = "warning_rules.proposed.yaml"
 CALIBRATE_HELP = f"""Propose warning-rule thresholds and severities from a backtest, for review.
@@ -92,6 +86,13 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
     ) -> None:
+        from pipelines.usecases.warning_backtest import (
+            BacktestRequest,
+            calibrate_rules,
+            load_backtest_data,
+            write_proposal,
+        )
+
         settings = get_settings()
         request = BacktestRequest(
             model_name=model or settings.model_name,

@@ -5,13 +5,12 @@ from __future__ import annotations
 import socket
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
 
-from mlflow.tracking import MlflowClient
 from sqlalchemy import Engine
 
-from models.tracking import connect
 from pipelines.errors import (
     DATABASE_URL,
     Unavailable,
@@ -20,6 +19,9 @@ from pipelines.errors import (
     tracking_unavailable,
 )
 from pipelines.store.db import open_store
+
+if TYPE_CHECKING:  # MLflow is imported when it is checked: store commands start without it
+    from mlflow.tracking import MlflowClient
 
 PROBE_SECONDS = 3.0
 DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "mysql": 3306, "mssql": 1433}
@@ -85,6 +87,8 @@ def sqlite_folder(uri: str) -> Path | None:
 def check_tracking(tracking_uri: str) -> MlflowClient:
     """A client on the MLflow tracking store once it answers: a server or database within
     `PROBE_SECONDS`, a SQLite file in a folder that can be written."""
+    from models.tracking import connect
+
     address = tracking_address(tracking_uri)
     if address is not None:
         probe(address)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from sqlalchemy import Engine
 
 from models.master_scale import MasterScale
-from models.validation import MigrationResult
 from pipelines.decisions.early_warning import LEVELS
 from pipelines.errors import BadInput, Conflict, NotFound, as_typed
 from pipelines.store import lifecycle, queries
 from pipelines.store.lifecycle import ACTIVE, STATUSES
 from pipelines.usecases.preflight import check_store
+
+if TYPE_CHECKING:
+    from models.validation import MigrationResult
 
 MAX_LIMIT = 1e12
 MAX_TERM_DAYS = 3650

@@ -16,7 +16,7 @@ from models.dask_lgbm import dask_client
 from models.names import AMBIGUOUS_HINT, ambiguity
 from models.registry import default_trainer
 from models.tracking import TrackedModel, log_training
-from models.training import TrainingResult, train_from_snapshots, train_model
+from models.training import TrainingResult, design_of, train_from_snapshots, train_model
 from pipelines.errors import BadInput, CreditriskError, NotFound, Unavailable, as_typed
 from pipelines.settings import Settings
 from pipelines.signals import deferred
@@ -187,15 +187,18 @@ def train_and_register(request: TrainRequest, settings: Settings, step: Step = s
         raise BadInput("give either --snapshots or --data, not both", field="--data")
     if request.data is not None and not request.target:
         raise BadInput("--data needs --target COL (the 0/1 default column)", field="--target")
+    if request.data is not None:  # a bad table is named before MLflow is touched
+        path = Path(request.data)
+        with _typed_in(str(path)):
+            frame = read_flat_table(path)
+            design = design_of(frame, request.target, request.id_col, request.time_col,
+                               request.exclude, request.seed)  # fmt: skip
     check_tracking(settings.tracking_uri)  # before minutes of training, not after
     trained_by = request.trained_by or default_trainer()
     with _cluster(request.dask_address) as client:
         if request.data is not None:
-            path = Path(request.data)
             dataset = dataset_stem(path)
             model = request.model or f"creditrisk-{dataset}"
-            with _typed_in(str(path)):
-                frame = read_flat_table(path)
             step(f"training on {len(frame):,} rows x {frame.shape[1]} columns")
             with _typed_in(str(path)):
                 result = train_model(
@@ -207,6 +210,7 @@ def train_and_register(request: TrainRequest, settings: Settings, step: Step = s
                     tune_trials=request.tune,
                     seed=request.seed,
                     client=client,
+                    design=design,
                 )
         else:
             path = snapshot_file(
