@@ -239,6 +239,10 @@ class TreeShap:
         n = len(X)
         phi = np.zeros((n, self.n_features + 1))
         raw = np.zeros(n)
+        if n == 1:  # one customer online
+            raw[0] = kernels.explain_row(X[0], phi[0], *self.arrays)
+            phi[:, -1] = self.bias
+            return phi, raw
         threads = max(1, min(threads or _cores(), -(-n // CHUNK_ROWS)))
         chunks = range(0, n, CHUNK_ROWS)  # more chunks than threads: a busy core holds no one up
 

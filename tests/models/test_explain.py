@@ -483,6 +483,21 @@ def test_tabulated_treeshap_equals_pred_contrib_with_missing_values_and_categori
     assert "Zero" in {n["missing_type"] for n in _nodes(boosters["zero_as_missing"].dump_model())}
 
 
+def test_one_row_explains_as_the_batch_bit_for_bit(treeshap_boosters):
+    """A one-row call (`kernels.explain_row`, what a customer online gets) gives the batch
+    kernel's contributions and raw score of the same row exactly."""
+    from models.treeshap import TreeShap, lightgbm_matrix
+
+    boosters, X = treeshap_boosters
+    for name, booster in boosters.items():
+        tables = TreeShap.of(booster)
+        matrix = lightgbm_matrix(booster, scoring_rows(X.iloc[:300]))
+        phi, raw = tables.explain(matrix, threads=1)
+        for i in range(len(matrix)):
+            one_phi, one_raw = tables.explain(matrix[i : i + 1])
+            assert np.array_equal(one_phi[0], phi[i]) and one_raw[0] == raw[i], (name, i)
+
+
 def _nodes(model: dict):
     stack = [t["tree_structure"] for t in model["tree_info"]]
     while stack:
