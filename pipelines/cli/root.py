@@ -35,6 +35,8 @@ class GuardedGroup(TyperGroup):
             raise
         except KeyboardInterrupt:
             _exit_interrupted()
+        except BrokenPipeError:  # the reader left (`creditrisk ... | head`): click ends quietly
+            raise
         except Exception as exc:
             if _state["debug"]:
                 raise
