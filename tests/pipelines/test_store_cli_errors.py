@@ -267,10 +267,10 @@ def test_a_store_in_a_read_only_folder_is_named(cli, readonly_home):
 
 @pytest.fixture
 def tiny_table(tmp_path) -> Path:
-    """A flat table of 400 rows that trains in seconds."""
+    """A flat table of 600 rows that trains in seconds."""
     rng = np.random.default_rng(0)
-    x1, x2 = rng.normal(size=400), rng.uniform(size=400)
-    y = (rng.random(400) < 1 / (1 + np.exp(1.5 - 1.2 * x1 - x2))).astype(int)
+    x1, x2 = rng.normal(size=600), rng.uniform(size=600)
+    y = (rng.random(600) < 1 / (1 + np.exp(1.5 - 1.2 * x1 - x2))).astype(int)
     frame = pd.DataFrame({"x1": x1, "x2": x2, "y": y})
     path = tmp_path / "tiny.csv"
     frame.to_csv(path, index=False)
