@@ -60,6 +60,17 @@ def _goes_left(x, i, threshold, kind, missing, default_left, cat, cat_start, cat
     return x <= threshold[i]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _pattern(leaf, n, left, ns, path_start, path_node, path_left, path_pos):
+    """The bits of the leaf's ``n`` path features whose every split the row follows (``left``:
+    where it goes at each node of the tree, from the tree's first node ``ns``)."""
+    pattern = (1 << n) - 1
+    for q in range(path_start[leaf], path_start[leaf + 1]):
+        away = np.int64(left[path_node[q] - ns] != path_left[q])
+        pattern &= ~(away << path_pos[q])
+    return pattern
+
+
 @njit(cache=True, nogil=True)
 def explain_rows(
     X, phi, raw, block, node_start, feature, threshold, kind, missing, default_left, cat,
@@ -80,12 +91,9 @@ def explain_rows(
                                               default_left, cat, cat_start, cat_words)  # fmt: skip
                 for leaf in range(leaf_start[t], leaf_start[t + 1]):
                     n = n_of[leaf]
-                    full = (1 << n) - 1
-                    pattern = full
-                    for q in range(path_start[leaf], path_start[leaf + 1]):
-                        away = np.int64(left[path_node[q] - ns] != path_left[q])
-                        pattern &= ~(away << path_pos[q])
-                    if pattern == full:
+                    pattern = _pattern(leaf, n, left, ns, path_start, path_node, path_left,
+                                       path_pos)  # fmt: skip
+                    if pattern == (1 << n) - 1:
                         raw[r] += leaf_value[leaf]
                     base = table_start[leaf] + pattern * n
                     fs = feat_start[leaf]
@@ -112,12 +120,8 @@ def explain_row(
                                       cat, cat_start, cat_words)  # fmt: skip
         for leaf in range(leaf_start[t], leaf_start[t + 1]):
             n = n_of[leaf]
-            full = (1 << n) - 1
-            pattern = full
-            for q in range(path_start[leaf], path_start[leaf + 1]):
-                away = np.int64(left[path_node[q] - ns] != path_left[q])
-                pattern &= ~(away << path_pos[q])
-            if pattern == full:
+            pattern = _pattern(leaf, n, left, ns, path_start, path_node, path_left, path_pos)
+            if pattern == (1 << n) - 1:
                 raw += leaf_value[leaf]
             bases[leaf] = table_start[leaf] + pattern * n
     for leaf in range(leaf_value.size):
