@@ -239,16 +239,15 @@ class TreeShap:
         n = len(X)
         phi = np.zeros((n, self.n_features + 1))
         raw = np.zeros(n)
-        if n == 1:  # one customer online
-            raw[0] = kernels.explain_row(X[0], phi[0], *self.arrays)
-            phi[:, -1] = self.bias
-            return phi, raw
         threads = max(1, min(threads or _cores(), -(-n // CHUNK_ROWS)))
         chunks = range(0, n, CHUNK_ROWS)  # more chunks than threads: a busy core holds no one up
 
         def run(lo: int) -> None:
             hi = min(n, lo + CHUNK_ROWS)
-            kernels.explain_rows(X[lo:hi], phi[lo:hi], raw[lo:hi], BLOCK_ROWS, *self.arrays)
+            if hi - lo == 1:  # one customer online: the one-row kernel, the same numbers
+                raw[lo] = kernels.explain_row(X[lo], phi[lo], *self.arrays)
+            else:
+                kernels.explain_rows(X[lo:hi], phi[lo:hi], raw[lo:hi], BLOCK_ROWS, *self.arrays)
 
         if threads == 1:
             for lo in chunks:

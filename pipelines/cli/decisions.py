@@ -251,9 +251,9 @@ def decisions_reproduce(
 ) -> None:
     """Recompute a stored run from its recorded configuration, snapshot and model version (from
     MLflow) and compare every PD, grade, reason and decision; exit 1 when anything differs."""
-    settings = get_settings()
     from pipelines.usecases import reproduce
 
+    settings = get_settings()
     found = reproduce.reproduce_run(_engine(database_url), settings.tracking_uri, run_id)
     title = f"run {run_id}: {found.model_name} v{found.model_version} as of {found.as_of}"
     checks = found.checks.assign(ok=found.checks["ok"].map({True: "yes", False: "no"}))

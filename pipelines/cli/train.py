@@ -218,10 +218,10 @@ def history(
     ] = None,
 ) -> None:
     """Every promotion and refusal, oldest first: which version was champion when, and why."""
-    settings = get_settings()
-    model = model or settings.model_name
     from pipelines.usecases.promotion import champion_history
 
+    settings = get_settings()
+    model = model or settings.model_name
     with spinner(f"reading the champion history of {model}"):
         frame = champion_history(settings.tracking_uri, model)
     if frame.empty:
