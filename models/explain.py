@@ -208,6 +208,33 @@ class _MissingValues:
             out[free[:, j], j] = 0.0
         return out
 
+    def place_row(self, contrib: list[float], missing: list[bool], segment: str | None) -> list:
+        """`place` of one row as plain floats (its missing cells, its segment: None where
+        missing): the same sums in the same order, without arrays of one row."""
+        out = [*contrib, *([0.0] * len(self.sources))]
+        free = list(missing)
+        at = self.segment_col
+        for j, segments in self.restricted if at is not None and segment is not None else ():
+            if free[j] and segment not in segments:
+                out[at] += contrib[j]
+                out[j], free[j] = 0.0, False
+        lacks = {s: all(free[c] for c in cols) for s, cols in self.members.items()}
+        for source, cols in self.members.items():
+            target, rows = self.pooled_col[source], lacks[source]
+            wider = self.rules.within.get(source)
+            while wider is not None:
+                if lacks.get(wider):
+                    target, rows = self.pooled_col[wider], True
+                wider = self.rules.within.get(wider)
+            for j in cols if rows else ():
+                if free[j]:
+                    out[target] += contrib[j]
+                    out[j], free[j] = 0.0, False
+        for j in self.silent:
+            if free[j]:
+                out[j] = 0.0
+        return out
+
     def _sources(self, out, contrib, free) -> None:
         """A record the row lacks (all its features missing): one pooled reason, the widest."""
         lacks = {s: free[:, cols].all(axis=1) for s, cols in self.members.items()}
@@ -329,16 +356,20 @@ class _TopReasons:
     ) -> str | None:
         """`reasons_json` of one prepared row given as plain values: its contributions (1 x
         features), its values in feature order (numbers, category text) and where they are
-        missing (as the frame's isna); None where the contributions are not finite."""
+        missing (as the frame's isna); None where the contributions are not finite or the last
+        kept reason ties with the next (which one `top_k` keeps is the frame's to say)."""
         rules = self.missing_
+        out = contrib[0].tolist()
         if rules is not None:
             at = rules.segment_col
-            segment = None if at is None or missing[at] else values[at]
-            contrib = rules.place(contrib, np.array([missing]), rules.lacking_of(segment))
-        top, ranked = top_k(contrib, self.k if k is None else k)
-        idx, vals = top[0].tolist(), ranked[0].tolist()
-        if not all(map(math.isfinite, vals)):
-            return None
+            out = rules.place_row(out, missing, None if at is None or missing[at] else values[at])
+        k = min(self.k if k is None else k, len(out))
+        order = sorted(range(len(out)), key=lambda j: (-out[j], j))
+        tied = k < len(out) and out[order[k - 1]] > 0 and out[order[k - 1]] == out[order[k]]
+        if tied or not all(map(math.isfinite, out)):
+            return None  # a kept reason tied with the next, or not finite: the frame's way
+        idx = order[:k]
+        vals = [out[j] for j in idx]
         p, heads = len(self.feature_names), self._json_heads()
         cells = []
         for j, value in zip(idx, vals, strict=True):

@@ -151,6 +151,18 @@ def test_score_row_equals_score_frame_row_by_row(world, request):
         )
 
 
+def test_reasons_of_a_row_take_no_frame(book, monkeypatch):
+    """The one-row reasons (placed by the catalog's rules, ranked in plain Python) answer every
+    row of the book themselves: none falls back to a one-row frame."""
+    scorer, rows = book
+    assert scorer._build()["explainer"].missing_ is not None  # the catalog's rules apply
+    fallbacks = []
+    monkeypatch.setattr(scorer, "_row_by_frame", lambda values: fallbacks.append(values))
+    for one in row_values(scorer, rows):
+        scorer.score_row(one)
+    assert fallbacks == []
+
+
 def test_absent_names_are_missing_values_and_extra_names_ignored(book, flat):
     for scorer, rows in (book, flat):
         categorical = scorer.preparer.categories_
