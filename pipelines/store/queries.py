@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -106,7 +107,7 @@ _ONE_HISTORY = (
     .join(RUNS, RUNS.c.id == SCORES.c.run_id)
     .where(
         RUNS.c.model_name == bindparam("model_name"),
-        RUNS.c.status == "succeeded",
+        RUNS.c.status == bindparam("status"),
         RUNS.c.as_of >= bindparam("start"),
         RUNS.c.as_of < bindparam("before"),
         SCORES.c.customer_id == bindparam("customer_id"),
@@ -120,10 +121,34 @@ def score_history_rows(
 ) -> list[tuple[dt.date, float, str]]:
     """One customer's (as_of, pd, grade) in the current runs dated in [start, before), oldest
     first: `read_score_history`'s rows of one customer, without a frame (online decisions)."""
-    params = {"model_name": model_name, "start": start, "before": before}
-    with engine.connect() as conn:
-        rows = conn.execute(_ONE_HISTORY, {**params, "customer_id": customer_id}).all()
-    return [tuple(row) for row in rows]
+    sql, names, dates_as_text = _one_history_sql(engine.dialect)
+    given = {"model_name": model_name, "status": "succeeded", "start": start, "before": before,
+             "customer_id": customer_id}  # fmt: skip
+    if dates_as_text:  # as SQLAlchemy's Date binds them on SQLite
+        given.update(start=start.isoformat(), before=before.isoformat())
+    params = given if names is None else tuple(given[n] for n in names)
+    raw = engine.raw_connection()  # one indexed query on the driver's cursor: no Core round
+    try:
+        cursor = raw.cursor()
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    finally:
+        raw.close()
+    return [(_as_date(day), float(pd_), str(grade)) for day, pd_, grade in rows]
+
+
+@functools.cache
+def _one_history_sql(dialect) -> tuple[str, tuple[str, ...] | None, bool]:
+    """`_ONE_HISTORY` compiled for ``dialect``: the SQL, the order of its parameters (None:
+    by name) and whether dates bind as ISO text (SQLite)."""
+    compiled = _ONE_HISTORY.compile(dialect=dialect)
+    names = compiled.positiontup
+    return compiled.string, None if names is None else tuple(names), dialect.name == "sqlite"
+
+
+def _as_date(value: Any) -> dt.date:
+    """A date column's value as the driver gives it (a date, or ISO text on SQLite)."""
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
 
 
 def customer_scores(engine: Engine, model_name: str, customer_id: str) -> pd.DataFrame:

@@ -311,3 +311,20 @@ def test_a_writer_that_read_first_is_not_refused_after_another_commit(tmp_path):
     with engine.connect() as conn:
         assert sorted(conn.execute(text("SELECT v FROM t")).scalars()) == [1, 2]
     engine.dispose()
+
+
+def test_one_customers_history_is_the_batch_history_of_it(engine):
+    """`score_history_rows` (the driver's cursor, online) reads what `read_score_history` reads
+    for one customer: the months before, oldest first, dates as dates, on either backend."""
+    for d, (pd_a, pd_b) in enumerate([(0.01, 0.02), (0.015, 0.03), (0.02, 0.05)], start=1):
+        scored = pd.DataFrame({"customer_id": ["A", "B"], "pd": [pd_a, pd_b], "score": [700, 650],
+                               "grade": ["R3", f"R{3 + d}"], "reasons": ["[]", "[]"]})  # fmt: skip
+        write_scored_run(engine, scored, None, None, "m", "1", day(d), "runner")
+    write_scored_run(engine, scored, None, None, "other", "1", day(2), "runner")
+    batch = queries.read_score_history(engine, "m", before=day(3), months=12)
+    for cid in ("A", "B", "nobody"):
+        rows = queries.score_history_rows(engine, "m", day(3), day(1), cid)
+        mine = batch[batch["customer_id"] == cid].sort_values("as_of")
+        want = [(pd.Timestamp(a).date(), p, g) for a, p, g in mine[["as_of", "pd", "grade"]].values]
+        assert rows == want and all(type(r[0]) is dt.date for r in rows)
+    assert queries.score_history_rows(engine, "m", day(3), day(2), "B") == [(day(2), 0.03, "R5")]
