@@ -17,6 +17,9 @@ as-of date:
   (`CreditScorer.score_frame`: PD, score, grade and the reasons JSON; no policy, no warning, no
   key, no audit).
 
+Beside them, the floor: a bare FastAPI app on uvicorn (`benchmarks/floor_app.py`) answering a
+constant to the same (a) bodies, sequentially: what one HTTP round trip costs here before any work.
+
 Measured in one run: sequential (one keep-alive client) and `--clients` concurrent clients (one
 keep-alive asyncio connection each; both lean HTTP/1.1 clients, the same for every path, so
 client-side costs stay small): p50, p99 and requests/s, with the server's CPU per request; then an
@@ -755,6 +758,17 @@ def main() -> None:
             mlflow_port,
         )
         servers.append(theirs)
+        floor_port = free_port()
+        floor = start(
+            "bare FastAPI",
+            [str(BIN / "python"), "-m", "uvicorn", "--app-dir", str(ROOT / "benchmarks"),
+             "floor_app:app", "--host", "127.0.0.1", "--port", str(floor_port),
+             "--log-level", "warning", "--no-access-log"],
+            env,
+            logs / "floor.log",
+            floor_port,
+        )  # fmt: skip
+        servers.append(floor)
         print(f"champion version {version}; building {args.pool} request bodies meanwhile")
         started = time.perf_counter()
         pool = bodies(home, version, args.pool, args.seed, args.as_of)
@@ -783,6 +797,10 @@ def main() -> None:
                 f"  sequential {path}: {seq[path].done} ok, errors "
                 f"{errors_text(seq[path].errors)}, {seq[path].load}"
             )
+        wait_until_up(floor, "/docs", lambda r: r.status_code == 200)
+        bare, _ = sequential(
+            floor, f"{floor.base}/echo", pool.raw, headers, args.sequential, args.warmup
+        )
         for line in check_answers(answers, pool.customers):
             print("  " + line)
         for path, (server, url, items, hdrs) in targets.items():
@@ -803,6 +821,11 @@ def main() -> None:
             f"goal (a) sequential p50 <= {GOAL_P50_MS:g} ms: {verdict(a.p(50) <= GOAL_P50_MS)} "
             f"({ms(a.p(50))} ms); p99 <= {GOAL_P99_MS:g} ms: "
             f"{verdict(a.p(99) <= GOAL_P99_MS)} ({ms(a.p(99))} ms)"
+        )
+        print(
+            f"floor: a bare FastAPI endpoint answering the (a) bodies, sequentially: p50 "
+            f"{ms(bare.p(50))} ms, p99 {ms(bare.p(99))} ms, server CPU {bare.cpu_ms:.2f} ms/req; "
+            f"(a) above it: p50 +{ms(a.p(50) - bare.p(50))} ms"
         )
         print(
             f"goal (a) faster than (c): sequential p50 {verdict(a.p(50) < c.p(50))} "

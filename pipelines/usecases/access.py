@@ -374,25 +374,28 @@ class AuditWriter:
                 time.sleep(self.RETRY_SECONDS if not stopping else min(self.RETRY_SECONDS, 0.2))
 
     def _take(self, pending: list[dict]) -> bool:
-        """Add queued entries to ``pending`` (waiting up to flush_seconds for the first, then up
-        to a batch); True when close() was asked."""
-        deadline = time.monotonic() + self.flush_seconds
-        while len(pending) < self.BATCH:
-            wait = deadline - time.monotonic()
-            try:
-                entry = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
-            except queue.Empty:
-                return False
+        """Add queued entries to ``pending``: wait for one (up to flush_seconds while rows are
+        pending, else as long as it takes), let the batch gather for flush_seconds (one wake-up
+        per batch, not one per call: the calls' thread keeps the GIL), then take up to a batch;
+        True when close() was asked (then everything queued before it)."""
+        try:
+            entry = self._queue.get(timeout=self.flush_seconds if pending else None)
+        except queue.Empty:
+            return False
+        if entry is not None:
+            time.sleep(self.flush_seconds)
+        stopping = False
+        while True:
             if entry is None:
-                while True:  # everything recorded before close() is already queued
-                    try:
-                        entry = self._queue.get_nowait()
-                    except queue.Empty:
-                        return True
-                    if entry is not None:
-                        pending.append(entry.row())
-            pending.append(entry.row())
-        return False
+                stopping = True
+            else:
+                pending.append(entry.row())
+            if not stopping and len(pending) >= self.BATCH:
+                return False
+            try:
+                entry = self._queue.get_nowait()
+            except queue.Empty:
+                return stopping
 
     def _write(self, pending: list[dict]) -> list[dict]:
         """Commit the pending rows in batches; those not committed (store failed) come back."""
