@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import Engine, and_, bindparam, func, insert, select
+from sqlalchemy.exc import DBAPIError
 
 from pipelines.store.db import writing
 from pipelines.store.lifecycle import ACTIVE, _require, audit
@@ -128,10 +129,13 @@ def score_history_rows(
         given.update(start=start.isoformat(), before=before.isoformat())
     params = given if names is None else tuple(given[n] for n in names)
     raw = engine.raw_connection()  # one indexed query on the driver's cursor: no Core round
+    driver_error = engine.dialect.loaded_dbapi.Error
     try:
         cursor = raw.cursor()
         cursor.execute(sql, params)
         rows = cursor.fetchall()
+    except driver_error as exc:  # as the Core raises it (the typed errors map those)
+        raise DBAPIError.instance(sql, params, exc, driver_error, dialect=engine.dialect) from exc
     finally:
         raw.close()
     return [(_as_date(day), float(pd_), str(grade)) for day, pd_, grade in rows]

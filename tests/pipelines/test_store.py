@@ -328,3 +328,13 @@ def test_one_customers_history_is_the_batch_history_of_it(engine):
         want = [(pd.Timestamp(a).date(), p, g) for a, p, g in mine[["as_of", "pd", "grade"]].values]
         assert rows == want and all(type(r[0]) is dt.date for r in rows)
     assert queries.score_history_rows(engine, "m", day(3), day(2), "B") == [(day(2), 0.03, "R5")]
+
+
+def test_a_store_without_its_tables_fails_the_history_as_the_store_away(tmp_path):
+    """The driver's own error on the online history read is the Core's, so the typed errors
+    (503 "the results store is away" in the service) still name it."""
+    from pipelines.errors import Unavailable, as_typed
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    with pytest.raises(Unavailable), as_typed():
+        queries.score_history_rows(engine, "m", day(3), day(1), "A")
