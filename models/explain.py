@@ -182,12 +182,6 @@ class _MissingValues:
             lacking = {s: known & ~segment.isin(s).to_numpy() for _, s in self.restricted}
         return self.place(contrib, free, lacking)
 
-    def lacking_of(self, segment: str | None) -> dict[tuple[str, ...], np.ndarray]:
-        """`place`'s ``lacking`` for one row of the given segment (None: missing)."""
-        if not self.restricted or self.segment_col is None:
-            return {}
-        return {s: np.array([segment is not None and segment not in s]) for _, s in self.restricted}
-
     def place(
         self, contrib: np.ndarray, free: np.ndarray, lacking: dict[tuple[str, ...], np.ndarray]
     ) -> np.ndarray:

@@ -188,8 +188,8 @@ def test_a_scorecard_blend_scores_the_row_by_the_frame(flat):
 
 
 def test_one_row_placement_is_apply_of_the_row(book):
-    """The rules placed for one row (`lacking_of`, `place`) are the frame's placement, bit for
-    bit."""
+    """The rules placed for one row (`place_row`, plain floats) are the frame's placement, bit
+    for bit."""
     scorer, _ = book
     rules = scorer._build()["explainer"].missing_
     names, n = rules.feature_names, 400
@@ -205,5 +205,5 @@ def test_one_row_placement_is_apply_of_the_row(book):
     contrib = rng.normal(size=(n, len(names)))
     want = rules.apply(contrib, X)
     for i in range(n):
-        got = rules.place(contrib[i : i + 1], free[i : i + 1].copy(), rules.lacking_of(segment[i]))
-        assert got[0].tolist() == want[i].tolist(), i
+        got = rules.place_row(contrib[i].tolist(), free[i].tolist(), segment[i])
+        assert got == want[i].tolist(), i
