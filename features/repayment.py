@@ -18,6 +18,7 @@ from features.customer import customer_codes
 
 SPAN = max(WINDOWS)
 NO_MONTH = -(1 << 40)
+DELINQUENT_DPD = 30  # months_since_30dpd counts back to a month this late
 
 
 def month_index(dates: pd.Series | np.ndarray) -> np.ndarray:
@@ -120,74 +121,40 @@ def safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(out), out, np.nan)
 
 
-def _utilisation(balance: np.ndarray, limit: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(limit > 0, balance.astype(float) / limit, np.nan)
-
-
 def matrix_features(
     m: RepaymentMatrix, windows: tuple[int, ...] = WINDOWS
 ) -> dict[str, np.ndarray]:
     """Every repayment feature from the dense matrices (one array per catalog feature).
 
     Window features come first, shortest window first (the walk's order), then the latest ones.
+    One compiled walk back over each customer's months (`features._repayment_kernels`): a
+    window's figures are its running totals when the walk reaches its length.
     """
-    span, n = m.present.shape
-    util_last = _utilisation(m.balance[-1], m.credit_limit[-1])
-    months = np.zeros(n)
-    dpd_max = np.full(n, -np.inf)
-    over = {t: np.zeros(n) for t in DPD_THRESHOLDS}
-    paid, due, util_sum, util_n, spikes = (np.zeros(n) for _ in range(5))
-    out: dict[str, np.ndarray] = {}
-    util_next = util_last
-    for k in range(1, span + 1):
-        j = span - k
-        dpd = m.days_past_due[j]
-        util = util_last if k == 1 else _utilisation(m.balance[j], m.credit_limit[j])
-        months += m.present[j]
-        dpd_max = np.maximum(dpd_max, dpd)
-        for t in DPD_THRESHOLDS:
-            over[t] += dpd >= t
-        paid += m.amount_paid[j]
-        due += m.amount_due[j]
-        utilised = ~np.isnan(util)
-        util_sum += np.where(utilised, util, 0.0)
-        util_n += utilised
-        if k > 1:
-            spikes += util_next - util > UTILISATION_SPIKE
-        util_next = util
-        if k not in windows:
-            continue
-        filled = months == k
+    from features._repayment_kernels import matrix_walk
 
-        def mask(values: np.ndarray, filled: np.ndarray = filled) -> np.ndarray:
-            return np.where(filled, values, np.nan)
-
-        util_mean = safe_divide(util_sum, util_n)
-        out[f"days_past_due_max_{k}m"] = mask(dpd_max)
-        for t in DPD_THRESHOLDS:
-            out[f"months_{t}dpd_{k}m"] = mask(over[t])
-        out[f"payment_ratio_{k}m"] = mask(safe_divide(paid, due))
-        out[f"utilisation_mean_{k}m"] = mask(util_mean)
-        out[f"utilisation_trend_{k}m"] = mask(util_last - util_mean)
-        out[f"utilisation_spikes_{k}m"] = mask(spikes)
-        out[f"balance_growth_{k}m"] = mask(safe_divide(m.balance[-1], m.balance[j]) - 1.0)
-
-    any_present = months > 0
-    latest = span - 1 - np.argmax(m.present[::-1], axis=0)
-    first = np.argmax(m.present, axis=0)
-    delinquent = m.days_past_due[::-1] >= 30
-    since = np.where(delinquent.any(axis=0), np.argmax(delinquent, axis=0), span - first)
-    columns = np.arange(n)
-    out["days_past_due_current"] = np.where(any_present, m.days_past_due[latest, columns], np.nan)
-    out["months_since_30dpd"] = np.where(any_present, since, np.nan)
-    out["utilisation_latest"] = np.where(
-        any_present,
-        _utilisation(m.balance[latest, columns], m.credit_limit[latest, columns]),
-        np.nan,
-    )
-    out["credit_limit_latest"] = np.where(any_present, m.credit_limit[latest, columns], np.nan)
-    return {name: values.astype(float, copy=False) for name, values in out.items()}
+    span = m.present.shape[0]
+    kept = sorted({k for k in windows if 1 <= k <= span})
+    rows = matrix_walk(
+        m.present, m.days_past_due, m.credit_limit, m.balance, m.amount_due, m.amount_paid,
+        np.asarray(kept, dtype=np.int64), np.asarray(DPD_THRESHOLDS, dtype=np.float64),
+        UTILISATION_SPIKE, DELINQUENT_DPD,
+    )  # fmt: skip
+    names = [
+        name
+        for k in kept
+        for name in (
+            f"days_past_due_max_{k}m",
+            *(f"months_{t}dpd_{k}m" for t in DPD_THRESHOLDS),
+            f"payment_ratio_{k}m",
+            f"utilisation_mean_{k}m",
+            f"utilisation_trend_{k}m",
+            f"utilisation_spikes_{k}m",
+            f"balance_growth_{k}m",
+        )
+    ]
+    names += ["days_past_due_current", "months_since_30dpd", "utilisation_latest"]
+    names.append("credit_limit_latest")
+    return dict(zip(names, rows, strict=True))
 
 
 def repayment_features(

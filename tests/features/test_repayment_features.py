@@ -131,3 +131,87 @@ def test_rows_of_other_customers_and_order_do_not_matter():
     a_only = repayment_features(frame(A), pd.Series(["A"]), pd.Timestamp("2023-05-01"))
     mixed = repayment_features(shuffled, pd.Series(["A"]), pd.Timestamp("2023-05-01"))
     pd.testing.assert_frame_equal(a_only, mixed)
+
+
+def _walk_on_month_rows(m, windows=(3, 6, 12, 24)):
+    """The walk as numpy on whole month rows (all customers at once): the reference the compiled
+    per-customer walk must reproduce bit for bit."""
+    from features.catalog import DPD_THRESHOLDS, UTILISATION_SPIKE
+    from features.repayment import safe_divide
+
+    def utilisation(balance, limit):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(limit > 0, balance.astype(float) / limit, np.nan)
+
+    span, n = m.present.shape
+    util_last = utilisation(m.balance[-1], m.credit_limit[-1])
+    months, dpd_max = np.zeros(n), np.full(n, -np.inf)
+    over = {t: np.zeros(n) for t in DPD_THRESHOLDS}
+    paid, due, util_sum, util_n, spikes = (np.zeros(n) for _ in range(5))
+    out, util_next = {}, util_last
+    for k in range(1, span + 1):
+        j = span - k
+        dpd = m.days_past_due[j]
+        util = util_last if k == 1 else utilisation(m.balance[j], m.credit_limit[j])
+        months += m.present[j]
+        dpd_max = np.maximum(dpd_max, dpd)
+        for t in DPD_THRESHOLDS:
+            over[t] += dpd >= t
+        paid += m.amount_paid[j]
+        due += m.amount_due[j]
+        util_sum += np.where(~np.isnan(util), util, 0.0)
+        util_n += ~np.isnan(util)
+        if k > 1:
+            spikes += util_next - util > UTILISATION_SPIKE
+        util_next = util
+        if k not in windows:
+            continue
+        filled = months == k
+        mean = safe_divide(util_sum, util_n)
+        out[f"days_past_due_max_{k}m"] = np.where(filled, dpd_max, np.nan)
+        for t in DPD_THRESHOLDS:
+            out[f"months_{t}dpd_{k}m"] = np.where(filled, over[t], np.nan)
+        out[f"payment_ratio_{k}m"] = np.where(filled, safe_divide(paid, due), np.nan)
+        out[f"utilisation_mean_{k}m"] = np.where(filled, mean, np.nan)
+        out[f"utilisation_trend_{k}m"] = np.where(filled, util_last - mean, np.nan)
+        out[f"utilisation_spikes_{k}m"] = np.where(filled, spikes, np.nan)
+        growth = safe_divide(m.balance[-1], m.balance[j]) - 1.0
+        out[f"balance_growth_{k}m"] = np.where(filled, growth, np.nan)
+    anyp = months > 0
+    latest = span - 1 - np.argmax(m.present[::-1], axis=0)
+    first = np.argmax(m.present, axis=0)
+    late = m.days_past_due[::-1] >= 30
+    since = np.where(late.any(axis=0), np.argmax(late, axis=0), span - first)
+    cols = np.arange(n)
+    out["days_past_due_current"] = np.where(anyp, m.days_past_due[latest, cols], np.nan)
+    out["months_since_30dpd"] = np.where(anyp, since, np.nan)
+    util_latest = utilisation(m.balance[latest, cols], m.credit_limit[latest, cols])
+    out["utilisation_latest"] = np.where(anyp, util_latest, np.nan)
+    out["credit_limit_latest"] = np.where(anyp, m.credit_limit[latest, cols], np.nan)
+    return {name: values.astype(float) for name, values in out.items()}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_walk_is_the_walk_on_month_rows(dtype):
+    """Random histories with gaps, zero limits and dues, NaN cells and late months: every
+    feature, name and order as the numpy walk on whole month rows gives them, bit for bit."""
+    from features.repayment import RepaymentMatrix, matrix_features
+
+    rng = np.random.default_rng(3)
+    span, n = 24, 3000
+    present = rng.random((span, n)) < rng.choice([0.0, 0.5, 0.95, 1.0], n)
+
+    def cells(scale, zeros=0.1):
+        values = (rng.gamma(1.5, scale, (span, n)) * (rng.random((span, n)) > zeros)).round(2)
+        values = np.where(present, values, np.nan).astype(dtype)
+        values[rng.random((span, n)) < 0.01] = np.nan  # a few unknown cells in present months
+        return values
+
+    m = RepaymentMatrix(
+        present, cells(20, zeros=0.6), cells(1000), cells(600), cells(100), cells(90)
+    )
+    got, want = matrix_features(m), _walk_on_month_rows(m)
+    assert list(got) == list(want)
+    for name in want:
+        assert got[name].dtype == np.float64
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name, strict=True)
