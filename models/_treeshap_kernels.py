@@ -41,23 +41,31 @@ def leaf_tables(value, n_of, feat_start, table_start, zero, weights):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _goes_left(x, i, threshold, kind, missing, default_left, cat, cat_start, cat_words):
-    """LightGBM's `Tree::Decision` at node ``i`` for the value ``x``."""
-    if kind[i]:  # categorical: NaN, negative or past int go right
-        if x > -1.0 and x < 2147483648.0:
-            code = np.int64(x)
-            c = cat[i]
-            word = code >> 5
-            if word < cat_start[c + 1] - cat_start[c]:
-                bits = np.int64(cat_words[cat_start[c] + word])
-                return ((bits >> (code & 31)) & 1) == 1
-        return False
-    mt = missing[i]  # missing type 0: missing as 0; 1: zero missing; 2: NaN missing
-    if mt != 2 and np.isnan(x):
-        x = 0.0
-    if (mt == 1 and x >= -1e-35 and x <= 1e-35) or (mt == 2 and np.isnan(x)):
-        return default_left[i]
-    return x <= threshold[i]
+def _decide(x, ns, ne, left, feature, threshold, kind, missing, default_left, cat, cat_start,
+            cat_words):  # fmt: skip
+    """LightGBM's `Tree::Decision` of the row ``x`` at nodes ``ns`` to ``ne``: ``left[i - ns]``
+    is True where it goes left. One loop with no call per node (a helper returning each
+    decision compiled about 18 times slower)."""
+    for i in range(ns, ne):
+        v = x[feature[i]]
+        if kind[i]:  # categorical: NaN, negative or past int go right
+            goes = False
+            if v > -1.0 and v < 2147483648.0:
+                code = np.int64(v)
+                c = cat[i]
+                word = code >> 5
+                if word < cat_start[c + 1] - cat_start[c]:
+                    bits = np.int64(cat_words[cat_start[c] + word])
+                    goes = ((bits >> (code & 31)) & 1) == 1
+        else:
+            mt = missing[i]  # missing type 0: missing as 0; 1: zero missing; 2: NaN missing
+            if mt != 2 and np.isnan(v):
+                v = 0.0
+            if (mt == 1 and v >= -1e-35 and v <= 1e-35) or (mt == 2 and np.isnan(v)):
+                goes = default_left[i]
+            else:
+                goes = v <= threshold[i]
+        left[i - ns] = goes
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -86,9 +94,8 @@ def explain_rows(
         for t in range(node_start.size - 1):
             ns, ne = node_start[t], node_start[t + 1]
             for r in range(r0, r1):
-                for i in range(ns, ne):
-                    left[i - ns] = _goes_left(X[r, feature[i]], i, threshold, kind, missing,
-                                              default_left, cat, cat_start, cat_words)  # fmt: skip
+                _decide(X[r], ns, ne, left, feature, threshold, kind, missing, default_left, cat,
+                        cat_start, cat_words)  # fmt: skip
                 for leaf in range(leaf_start[t], leaf_start[t + 1]):
                     n = n_of[leaf]
                     pattern = _pattern(leaf, n, left, ns, path_start, path_node, path_left,
@@ -115,9 +122,8 @@ def explain_row(
     raw = 0.0
     for t in range(node_start.size - 1):
         ns, ne = node_start[t], node_start[t + 1]
-        for i in range(ns, ne):
-            left[i - ns] = _goes_left(x[feature[i]], i, threshold, kind, missing, default_left,
-                                      cat, cat_start, cat_words)  # fmt: skip
+        _decide(x, ns, ne, left, feature, threshold, kind, missing, default_left, cat, cat_start,
+                cat_words)  # fmt: skip
         for leaf in range(leaf_start[t], leaf_start[t + 1]):
             n = n_of[leaf]
             pattern = _pattern(leaf, n, left, ns, path_start, path_node, path_left, path_pos)
