@@ -115,10 +115,11 @@ def explain_row(
     feat_start, leaf_feature, table_start, table,
 ):  # fmt: skip
     """`explain_rows` of one row ``x``, returning its raw score, in two passes: every leaf's
-    table entry first, then the reads, whose misses in memory (one per leaf: a row reuses no
-    table) then overlap instead of waiting on each other. The same sums in the same order."""
+    table entries first (``index``, laid out as ``leaf_feature``), then the reads in one flat
+    loop, whose misses in memory (one per leaf: a row reuses no table) then overlap instead of
+    waiting on each other. The same sums in the same order."""
     left = np.zeros(max(1, np.max(node_start[1:] - node_start[:-1])), dtype=np.bool_)
-    bases = np.empty(leaf_value.size, dtype=np.int64)
+    index = np.empty(leaf_feature.size, dtype=np.int64)
     raw = 0.0
     for t in range(node_start.size - 1):
         ns, ne = node_start[t], node_start[t + 1]
@@ -129,9 +130,9 @@ def explain_row(
             pattern = _pattern(leaf, n, left, ns, path_start, path_node, path_left, path_pos)
             if pattern == (1 << n) - 1:
                 raw += leaf_value[leaf]
-            bases[leaf] = table_start[leaf] + pattern * n
-    for leaf in range(leaf_value.size):
-        base, fs = bases[leaf], feat_start[leaf]
-        for k in range(n_of[leaf]):
-            phi[leaf_feature[fs + k]] += table[base + k]
+            base, fs = table_start[leaf] + pattern * n, feat_start[leaf]
+            for k in range(n):
+                index[fs + k] = base + k
+    for j in range(index.size):
+        phi[leaf_feature[j]] += table[index[j]]
     return raw
