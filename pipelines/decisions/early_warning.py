@@ -212,17 +212,20 @@ def _numeric(frame: pd.DataFrame, column: str) -> np.ndarray:
     return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
+_COMPARISONS = {  # (x, y, tol): a margin of tol either way reads as equal
+    ">": lambda x, y, tol: x > y + tol,
+    ">=": lambda x, y, tol: x >= y - tol,
+    "<": lambda x, y, tol: x < y - tol,
+    "<=": lambda x, y, tol: x <= y + tol,
+    "==": lambda x, y, tol: np.abs(x - y) <= tol,
+    "!=": lambda x, y, tol: np.abs(x - y) > tol,
+}
+
+
 def _compare(x: np.ndarray, op: str, y: np.ndarray | float) -> np.ndarray:
     tol = TOLERANCE * np.maximum(1.0, np.abs(y))
     with np.errstate(invalid="ignore"):
-        result = {
-            ">": x > y + tol,
-            ">=": x >= y - tol,
-            "<": x < y - tol,
-            "<=": x <= y + tol,
-            "==": np.abs(x - y) <= tol,
-            "!=": np.abs(x - y) > tol,
-        }[op]
+        result = _COMPARISONS[op](x, y, tol)
     return result & ~np.isnan(x) & ~np.isnan(y)
 
 
@@ -467,6 +470,7 @@ def warning_row(
     ``current`` its features, pd, grade, customer_id and as_of by name, ``history`` its earlier
     runs as (as_of, pd, grade), oldest first. Same kernels, same JSON texts."""
     as_of = pd.Timestamp(current["as_of"])
+    history = [(pd.Timestamp(when), pd_, grade) for when, pd_, grade in history]
     fired = []  # (signal, severity rank, evidence text)
     for rule in rules.rules:
         if rule.kind == "condition":
@@ -478,15 +482,15 @@ def warning_row(
         if not history or needed not in current:
             continue
         if rule.kind == "pd_increase":
-            earlier = [h for h in history if pd.Timestamp(h[0]) < as_of]
+            earlier = [h for h in history if h[0] < as_of]
             if not earlier:
                 continue
-            when, before, _ = max(earlier, key=lambda h: pd.Timestamp(h[0]))
+            when, before, _ = max(earlier, key=lambda h: h[0])
             pd_prev = np.nan if before is None else float(before)
             pd_now = np.array([number_of(current.get("pd"))])
             hit, ev = _pd_jump(pd_now, np.array([pd_prev]), rule)
             if hit[0]:
-                since = [f"{pd.Timestamp(when):%Y-%m-%d}"]
+                since = [f"{when:%Y-%m-%d}"]
                 fired.append((rule.name, RANK[rule.severity], _jump_evidence(ev, hit, since)[0]))
             continue
         if scale is None:
@@ -516,14 +520,13 @@ def warning_row(
 def _worst_grade(grade, history, as_of: pd.Timestamp, rule: Rule, scale) -> str | None:
     """One customer's downgrade evidence (`_downgrade`), None if the rule does not fire: its best
     grade of the runs within the rule's months before ``as_of`` (the earliest of ties), when
-    ``grade`` is at least the rule's notches below it."""
+    ``grade`` is at least the rule's notches below it (``history``: as_of as Timestamps)."""
     grades = scale.grades
     if grade not in grades:
         return None
     start = as_of - pd.DateOffset(months=rule.months)
     best = None  # (position, as_of, grade)
     for when, _, before in history:
-        when = pd.Timestamp(when)
         if before in grades and start <= when < as_of:
             key = (grades.index(before), when, before)
             best = key if best is None or key[:2] < best[:2] else best
