@@ -1,4 +1,4 @@
-"""API keys on requests: who calls (`principal_of`) and whether their role may (`require`).
+"""API keys on requests: who calls and whether their role may (`require`).
 
 Every ``/v1`` route declares its action, e.g. ``Depends(require("score"))``. The key comes in the
 ``X-API-Key`` header and is checked against ``request.app.state.keyring`` (a
@@ -10,10 +10,11 @@ the app's handler turns into its JSON error body.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from pipelines.usecases.access import ACTIONS, ROLES, KeyRing, allowed
 
@@ -46,13 +47,7 @@ def _keyring(request: Request) -> KeyRing:
     return request.app.state.keyring
 
 
-def principal_of(request: Request) -> Principal | None:
-    """The caller of the request's API key, or None when it has no valid active key."""
-    key = _keyring(request).check(request.headers.get(API_KEY_HEADER))
-    return None if key is None else Principal(key.name, key.role)
-
-
-def require(action: str) -> Callable[[Request], Principal]:
+def require(action: str) -> Callable[[Request], Awaitable[Principal]]:
     """A FastAPI dependency: the caller, when their key is valid and their role may do
     ``action`` (one of `ACTIONS`); sets ``request.state.principal``."""
     if action not in ACTIONS:
@@ -60,10 +55,14 @@ def require(action: str) -> Callable[[Request], Principal]:
     least = ACTIONS[action]
     may = ", ".join(ROLES[ROLES.index(least) :])
 
-    def dependency(request: Request) -> Principal:
+    async def dependency(request: Request) -> Principal:
         given = request.headers.get(API_KEY_HEADER)
-        principal = principal_of(request)
-        if principal is None:
+        ring = _keyring(request)
+        if ring.fresh:  # from memory, on the event loop: a thread hop costs more than the check
+            key = ring.check(given, reload=False)
+        else:  # the reload reads the store: off the loop
+            key = await run_in_threadpool(ring.check, given)
+        if key is None:
             reason = "no API key" if not given else "the API key is not valid or was revoked"
             raise AuthError(
                 401,
@@ -71,7 +70,7 @@ def require(action: str) -> Callable[[Request], Principal]:
                 f"send a key in the {API_KEY_HEADER} header; "
                 "an admin makes one with `creditrisk keys create NAME --role ROLE`",
             )
-        request.state.principal = principal
+        request.state.principal = principal = Principal(key.name, key.role)
         if not allowed(principal.role, action):
             raise AuthError(
                 403,

@@ -246,9 +246,16 @@ class KeyRing:
         finally:
             self._reloading.release()
 
-    def check(self, token: str | None) -> ApiKey | None:
-        """The active key of the token, or None (missing, malformed, unknown, revoked)."""
-        self._maybe_reload()
+    @property
+    def fresh(self) -> bool:
+        """Whether the view is recent enough for `check` to answer from memory alone."""
+        return time.monotonic() - self._loaded_at < self.refresh_seconds
+
+    def check(self, token: str | None, reload: bool = True) -> ApiKey | None:
+        """The active key of the token, or None (missing, malformed, unknown, revoked); reloads
+        the view first when it is stale, unless ``reload`` is False."""
+        if reload:
+            self._maybe_reload()
         prefix = prefix_of(token)
         if prefix is None:
             return None

@@ -373,3 +373,34 @@ def test_require_answers_401_without_a_valid_key_and_403_for_a_lesser_role(engin
     assert client.post("/v1/score", headers={API_KEY_HEADER: scorer}).status_code == 401
     with pytest.raises(ValueError, match="unknown action"):
         require("delete")
+
+
+def test_require_reads_the_store_off_the_event_loop_and_a_fresh_ring_from_memory(
+    engine, monkeypatch
+):
+    ring = KeyRing(engine, refresh_seconds=3600)
+    api = FastAPI()
+    api.state.keyring = ring
+    api.add_exception_handler(AuthError, lambda _r, exc: JSONResponse({}, status_code=exc.status))
+    loop_threads, reload_threads = set(), []
+
+    @api.get("/v1/who")
+    async def who(_: Principal = Depends(require("read"))):
+        loop_threads.add(threading.get_ident())  # an async route runs on the loop
+        return {}
+
+    real = store.active_keys
+    monkeypatch.setattr(
+        store, "active_keys", lambda e: reload_threads.append(threading.get_ident()) or real(e)
+    )
+    token = create_key(engine, "v", "viewer", "alice").token
+    ring.refresh()
+    reload_threads.clear()
+    with TestClient(api) as client:  # one event loop thread for every call
+        ok = client.get("/v1/who", headers={API_KEY_HEADER: token})
+        assert ok.status_code == 200 and reload_threads == []  # answered from memory
+        ring.refresh_seconds = 0  # stale: the next call reloads first, in a worker thread
+        revoke_key(engine, "v", "bob")
+        assert not ring.fresh
+        assert client.get("/v1/who", headers={API_KEY_HEADER: token}).status_code == 401
+    assert len(reload_threads) == 1 and reload_threads[0] not in loop_threads
