@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+WORD_BITS = 64  # trees of at most this many nodes find a leaf's pattern from one decision word
+
 
 @njit(cache=True, nogil=True)
 def leaf_tables(value, n_of, feat_start, table_start, zero, weights):
@@ -83,10 +85,11 @@ def _pattern(leaf, n, left, ns, path_start, path_node, path_left, path_pos):
 def explain_rows(
     X, phi, raw, block, node_start, feature, threshold, kind, missing, default_left, cat,
     cat_start, cat_words, leaf_start, leaf_value, n_of, path_start, path_node, path_left,
-    path_pos, feat_start, leaf_feature, table_start, table,
+    path_pos, follow_mask, follow_left, feat_start, leaf_feature, table_start, table,
 ):  # fmt: skip
     """Add every tree's contributions to ``phi`` and leaf values to ``raw``, tree by tree in
-    model order for each block of rows (raw scores sum as LightGBM's predict sums them)."""
+    model order for each block of rows (raw scores sum as LightGBM's predict sums them).
+    ``follow_mask`` and ``follow_left`` are `explain_row`'s."""
     n_rows = X.shape[0]
     left = np.zeros(max(1, np.max(node_start[1:] - node_start[:-1])), dtype=np.bool_)
     for r0 in range(0, n_rows, block):
@@ -112,12 +115,15 @@ def explain_rows(
 def explain_row(
     x, phi, node_start, feature, threshold, kind, missing, default_left, cat, cat_start,
     cat_words, leaf_start, leaf_value, n_of, path_start, path_node, path_left, path_pos,
-    feat_start, leaf_feature, table_start, table,
+    follow_mask, follow_left, feat_start, leaf_feature, table_start, table,
 ):  # fmt: skip
     """`explain_rows` of one row ``x``, returning its raw score, in two passes: every leaf's
     table entries first (``index``, laid out as ``leaf_feature``), then the reads in one flat
     loop, whose misses in memory (one per leaf: a row reuses no table) then overlap instead of
-    waiting on each other. The same sums in the same order."""
+    waiting on each other. The same sums in the same order. A tree of at most `WORD_BITS`
+    nodes takes its decisions as one word and finds each leaf feature's bit at once
+    (``follow_mask``: the feature's nodes on the leaf's path, ``follow_left``: its left turns
+    among them); a larger one goes split by split (`_pattern`)."""
     left = np.zeros(max(1, np.max(node_start[1:] - node_start[:-1])), dtype=np.bool_)
     index = np.empty(leaf_feature.size, dtype=np.int64)
     raw = 0.0
@@ -125,12 +131,23 @@ def explain_row(
         ns, ne = node_start[t], node_start[t + 1]
         _decide(x, ns, ne, left, feature, threshold, kind, missing, default_left, cat, cat_start,
                 cat_words)  # fmt: skip
+        narrow = ne - ns <= WORD_BITS
+        word = np.uint64(0)
+        if narrow:
+            for i in range(ne - ns):
+                word |= np.uint64(left[i]) << np.uint64(i)
         for leaf in range(leaf_start[t], leaf_start[t + 1]):
-            n = n_of[leaf]
-            pattern = _pattern(leaf, n, left, ns, path_start, path_node, path_left, path_pos)
+            n, fs = n_of[leaf], feat_start[leaf]
+            if narrow:  # one loop per branch, in line: a helper for both compiled slower
+                pattern = 0
+                for k in range(n):
+                    away = (word ^ follow_left[fs + k]) & follow_mask[fs + k]
+                    pattern |= np.int64(away == 0) << k
+            else:
+                pattern = _pattern(leaf, n, left, ns, path_start, path_node, path_left, path_pos)
             if pattern == (1 << n) - 1:
                 raw += leaf_value[leaf]
-            base, fs = table_start[leaf] + pattern * n, feat_start[leaf]
+            base = table_start[leaf] + pattern * n
             for k in range(n):
                 index[fs + k] = base + k
     for j in range(index.size):

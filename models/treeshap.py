@@ -151,6 +151,7 @@ class TreeShap:
         cat_words, cat_start = [], [0]
         leaves = {k: [] for k in ("value", "n", "path_start", "feat_start", "table_start")}
         path_node, path_left, path_pos, leaf_feature, zeros = [], [], [], [], []
+        follow_mask, follow_left = [], []
         table_size, bias = 0, 0.0
         for tree in trees:
             bias += _expected_value(tree)
@@ -184,10 +185,18 @@ class TreeShap:
                 leaves["path_start"].append(len(path_node))
                 leaves["feat_start"].append(len(leaf_feature))
                 leaves["table_start"].append(table_size)
+                masks = [0] * n  # per feature: its path's nodes (bits), the left turns among them
+                lefts = [0] * n
                 for node, left in path:
+                    k = pos[int(tree.split_feature[node])]
                     path_node.append(base + node)
                     path_left.append(left)
-                    path_pos.append(pos[int(tree.split_feature[node])])
+                    path_pos.append(k)
+                    if node < kernels.WORD_BITS:
+                        masks[k] |= 1 << node
+                        lefts[k] |= int(left) << node
+                follow_mask.extend(masks)
+                follow_left.extend(lefts)
                 leaf_feature.extend(features)
                 zeros.extend(zero[f] for f in features)
                 table_size += (1 << n) * n
@@ -221,6 +230,8 @@ class TreeShap:
             np.asarray(path_node, dtype=np.int64),
             np.asarray(path_left, dtype=np.bool_),
             np.asarray(path_pos, dtype=np.int64),
+            np.asarray(follow_mask, dtype=np.uint64),
+            np.asarray(follow_left, dtype=np.uint64),
             feat_start,
             np.asarray(leaf_feature, dtype=np.int64),
             table_start,

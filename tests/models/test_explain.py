@@ -454,6 +454,10 @@ def treeshap_boosters():
     boosters = {
         "nan": lgb.train(base, lgb.Dataset(X, y), 60),
         "zero_as_missing": lgb.train({**base, "zero_as_missing": True}, lgb.Dataset(X, y), 60),
+        # trees past 64 nodes: the one-row kernel's split-by-split patterns
+        "wide": lgb.train(
+            {**base, "num_leaves": 120, "min_child_samples": 5}, lgb.Dataset(X, y), 8
+        ),
     }
     return boosters, X
 
@@ -489,6 +493,7 @@ def test_one_row_explains_as_the_batch_bit_for_bit(treeshap_boosters):
     from models.treeshap import TreeShap, lightgbm_matrix
 
     boosters, X = treeshap_boosters
+    assert max(_tree_sizes(boosters["wide"])) > 64 >= max(_tree_sizes(boosters["nan"]))
     for name, booster in boosters.items():
         tables = TreeShap.of(booster)
         matrix = lightgbm_matrix(booster, scoring_rows(X.iloc[:300]))
@@ -496,6 +501,11 @@ def test_one_row_explains_as_the_batch_bit_for_bit(treeshap_boosters):
         for i in range(len(matrix)):
             one_phi, one_raw = tables.explain(matrix[i : i + 1])
             assert np.array_equal(one_phi[0], phi[i]) and one_raw[0] == raw[i], (name, i)
+
+
+def _tree_sizes(booster) -> list[int]:
+    """The split nodes of each tree."""
+    return [sum(1 for _ in _nodes({"tree_info": [t]})) for t in booster.dump_model()["tree_info"]]
 
 
 def _nodes(model: dict):
