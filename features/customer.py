@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -44,6 +46,13 @@ def category_levels(customers: pd.DataFrame) -> dict[str, list[str]]:
         else:
             levels[column] = sorted(set(values.dropna().astype(str).unique()))
     return levels
+
+
+@functools.lru_cache(maxsize=256)
+def months_before(day: pd.Timestamp, months: int) -> pd.Timestamp:
+    """``day - pd.DateOffset(months=months)`` (the day clipped to the month's end), kept per
+    argument: a service computes it for the same as-of dates on every call."""
+    return day - pd.DateOffset(months=months)
 
 
 def whole_months_between(start, end: pd.Timestamp) -> np.ndarray:

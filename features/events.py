@@ -9,7 +9,7 @@ import functools
 import numpy as np
 import pandas as pd
 
-from features.customer import known_rows
+from features.customer import known_rows, months_before
 
 WINDOW_MONTHS = 12
 KINDS = {
@@ -67,7 +67,7 @@ _SINCE = np.array([list(KINDS).index(kind) for kind in DAYS_SINCE.values()], dty
 @functools.lru_cache(maxsize=64)
 def _window(as_of: pd.Timestamp) -> tuple[int, int]:
     """``as_of`` and the window's first day, in nanoseconds (as-of dates repeat: kept)."""
-    start = as_of - pd.DateOffset(months=WINDOW_MONTHS)
+    start = months_before(as_of, WINDOW_MONTHS)
     return int(np.datetime64(as_of, "ns").astype(np.int64)), int(
         np.datetime64(start, "ns").astype(np.int64)
     )

@@ -22,6 +22,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from features.catalog import CATALOG
+from features.customer import months_before
 from models.values import number_of
 from models.yaml_config import (
     LineIndex,
@@ -524,7 +525,7 @@ def _worst_grade(grade, history, as_of: pd.Timestamp, rule: Rule, scale) -> str 
     grades = scale.grades
     if grade not in grades:
         return None
-    start = as_of - pd.DateOffset(months=rule.months)
+    start = months_before(as_of, rule.months)
     best = None  # (position, as_of, grade)
     for when, _, before in history:
         if before in grades and start <= when < as_of:

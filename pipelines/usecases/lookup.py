@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
+from features.customer import months_before
 from pipelines.errors import NotFound, as_typed
 from pipelines.store import queries
 from pipelines.store.monitoring import list_monitoring, read_monitoring
@@ -140,6 +141,6 @@ def score_history(
 ) -> list[tuple[dt.date, float, str]]:
     """The customer's stored (as_of, pd, grade) of the months before ``as_of``, oldest first:
     what its warnings compare with (the months `queries.read_score_history` reads in batch)."""
-    start = (as_of - pd.DateOffset(months=HISTORY_MONTHS)).date()
+    start = months_before(pd.Timestamp(as_of), HISTORY_MONTHS).date()
     with as_typed():
         return queries.score_history_rows(engine, model_name, as_of.date(), start, customer_id)
