@@ -82,6 +82,8 @@ def _prior_year(keys: np.ndarray, latest: np.ndarray) -> np.ndarray:
         hit = (pos < len(keys)) & (found < 0)
         hit[hit] = keys[pos[hit]] == target[hit] + offset
         found[hit] = pos[hit]
+        if found.min(initial=0) >= 0:  # every one found: the wider offsets would find none
+            break
     return found
 
 

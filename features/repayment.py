@@ -32,9 +32,9 @@ def month_index(dates: pd.Series | np.ndarray) -> np.ndarray:
         return np.full(len(days), NO_MONTH)
     high = days.max()
     low = np.min(days, where=valid, initial=high)
-    if high - low > 200_000:
+    if high - low > min(200_000, len(days)):
         out = values.astype("datetime64[M]").view(np.int64)
-    else:  # a day -> month lookup table beats calendar arithmetic on every row
+    else:  # more rows than days: a day -> month lookup table beats calendar arithmetic
         table = np.arange(low, high + 1).astype("datetime64[D]").astype("datetime64[M]")
         out = table.view(np.int64)[np.where(valid, days - low, 0)]
     return np.where(valid, out, NO_MONTH)
