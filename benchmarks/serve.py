@@ -66,6 +66,7 @@ DEFAULT_HOME = ROOT / "benchmarks" / ".data" / "serve-home"
 BIN = Path(sys.executable).parent
 MODEL = "creditrisk-pd"
 START_SECONDS = 600.0
+KEEP_ALIVE_SECONDS = 4.0  # reuse an idle connection younger than this (uvicorn closes at 5 s)
 PATHS = ("a", "b", "c")
 LABELS = {
     "a": "(a) ours, POST /v1/score from raw data",
@@ -362,6 +363,11 @@ class AsyncLeanConnection:
             self.close()
             raise OSError("connection broken") from None
 
+    @property
+    def closed_by_peer(self) -> bool:
+        """Whether the server has closed the connection (its end of stream arrived)."""
+        return self.reader is not None and self.reader.at_eof()
+
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
@@ -516,18 +522,28 @@ async def _sustain(url, items, headers, rate, seconds, max_inflight, timeout, dr
     latencies, finished, tasks = [], [], set()
     requests = cycle(items)
     peak = [0]
-    idle: list[AsyncLeanConnection] = []  # keep-alive connections not in use
+    idle: list[tuple[AsyncLeanConnection, float]] = []  # keep-alive, not in use: since when
     t0 = loop.time() + 0.2
 
+    def reusable() -> AsyncLeanConnection | None:
+        """The newest idle connection the server has not closed (uvicorn closes a keep-alive
+        connection after 5 s idle: a client checks before it sends, as HTTP clients do)."""
+        while idle:
+            connection, since = idle.pop()
+            if loop.time() - since < KEEP_ALIVE_SECONDS and not connection.closed_by_peer:
+                return connection
+            connection.close()
+        return None
+
     async def one(body: bytes, due: float) -> None:
-        connection = idle.pop() if idle else AsyncLeanConnection(url, headers)
+        connection = reusable() or AsyncLeanConnection(url, headers)
         try:
             status, _ = await asyncio.wait_for(connection.post(body), timeout)
         except (OSError, TimeoutError) as exc:
             _count(statuses, type(exc).__name__)
             connection.close()
             return
-        idle.append(connection)
+        idle.append((connection, loop.time()))
         if 200 <= status < 300:
             now = loop.time()
             latencies.append(1000 * (now - due))
@@ -555,7 +571,7 @@ async def _sustain(url, items, headers, rate, seconds, max_inflight, timeout, dr
             task.cancel()
         statuses["unanswered at the end"] = len(pending)
         await asyncio.gather(*pending, return_exceptions=True)
-    for connection in idle:
+    for connection, _ in idle:
         connection.close()
     wall = loop.time() - t0
     return scheduled, sent, statuses, latencies, finished, peak[0], wall

@@ -67,10 +67,9 @@ _SINCE = np.array([list(KINDS).index(kind) for kind in DAYS_SINCE.values()], dty
 @functools.lru_cache(maxsize=64)
 def _window(as_of: pd.Timestamp) -> tuple[int, int]:
     """``as_of`` and the window's first day, in nanoseconds (as-of dates repeat: kept)."""
-    start = months_before(as_of, WINDOW_MONTHS)
-    return int(np.datetime64(as_of, "ns").astype(np.int64)), int(
-        np.datetime64(start, "ns").astype(np.int64)
-    )
+    at, start = (int(np.datetime64(day, "ns").astype(np.int64))
+                 for day in (as_of, months_before(as_of, WINDOW_MONTHS)))  # fmt: skip
+    return at, start
 
 
 def _type_codes(kind: np.ndarray) -> np.ndarray:

@@ -78,7 +78,7 @@ class Service:
         self.keyring = KeyRing(engine, config.key_refresh_seconds)
         self.audit = AuditWriter(engine)
         self._stop = threading.Event()
-        self._checker: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def ready(self) -> dict:
         status, loaded = self.holder.status, self.holder.loaded
@@ -97,8 +97,10 @@ class Service:
         self.warm()
         gc.collect()
         gc.freeze()  # what start-up built (model, book) lives on: collections skip it
-        self._checker = threading.Thread(target=self._follow, name="champion-check", daemon=True)
-        self._checker.start()
+        for name, target in (("champion-check", self._follow), ("key-refresh", self._keys)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def warm(self) -> None:
         """Compute the book's context of the stored runs' dates now, not on a first request."""
@@ -113,10 +115,19 @@ class Service:
         while not self._stop.wait(self.config.check_seconds):
             self.holder.check()
 
+    def _keys(self) -> None:
+        """Reload the keys twice per refresh period, so that no request finds the view stale and
+        waits for the store (a revoked key still stops within the period)."""
+        while not self._stop.wait(self.keyring.refresh_seconds / 2):
+            try:
+                self.keyring.refresh()
+            except CreditriskError as exc:  # the store away: keep the view, try again
+                log.warning("API keys not reloaded, keeping %d known: %s", len(self.keyring), exc)
+
     def stop(self) -> None:
         self._stop.set()
-        if self._checker is not None:
-            self._checker.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
         self.audit.close()
 
 

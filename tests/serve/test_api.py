@@ -8,6 +8,7 @@ import copy
 import hashlib
 import json
 import logging
+import time
 
 import pandas as pd
 import pytest
@@ -411,3 +412,30 @@ def test_audit_rows_and_quiet_logs(client, keys, app, engine, body, caplog):
     for record in records:
         text = record.getMessage()
         assert not any(value in text for value in raw), text
+
+
+def test_keys_reload_in_the_background_so_no_request_waits_for_the_store(client, app, world):
+    """A key made or revoked in the store reaches the service's view with no request asking:
+    the requests find the view fresh and check from memory."""
+    from pipelines.store.db import open_store
+    from pipelines.usecases.access import create_key, revoke_key
+
+    ring = app.state.service.keyring
+    engine = open_store(world.results_url, create=False)
+
+    def seen(token: str, expected: bool) -> bool:
+        deadline = time.monotonic() + 30  # a liveness bound, far above the 0.1 s period
+        while (ring.check(token, reload=False) is not None) != expected:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    try:
+        token = create_key(engine, "test-background", "viewer", "tests").token
+        assert seen(token, True)
+        revoke_key(engine, "test-background", "tests")
+        assert seen(token, False)
+        assert ring.fresh
+    finally:
+        engine.dispose()
