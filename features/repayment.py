@@ -152,9 +152,9 @@ def matrix_features(
             f"balance_growth_{k}m",
         )
     ]
-    names += ["days_past_due_current", "months_since_30dpd", "utilisation_latest"]
-    names.append("credit_limit_latest")
-    return dict(zip(names, rows, strict=True))
+    latest = ("days_past_due_current", "months_since_30dpd", "utilisation_latest",
+              "credit_limit_latest")  # fmt: skip
+    return dict(zip([*names, *latest], rows, strict=True))
 
 
 def repayment_features(
