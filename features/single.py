@@ -8,6 +8,7 @@ customer of a book); the caller checks that the customer is performing (`default
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,9 +101,12 @@ def feature_row(
     statements = records.financial_statements
     if statements is not None:
         known = statements["published_on"] < np.datetime64(as_of, "D")
-        columns = {name: values[known] for name, values in statements.items()}
-        code = np.zeros(int(known.sum()), dtype=np.int64)
-        _scalars(out, statement_features(columns, code, 1, as_of))
+        if known.any():
+            columns = {name: values[known] for name, values in statements.items()}
+            code = np.zeros(int(known.sum()), dtype=np.int64)
+            _scalars(out, statement_features(columns, code, 1, as_of))
+        else:
+            out.update(_no_statement(tuple(statements)))
     events = records.events
     if events is not None:
         known = events["occurred_on"] < np.datetime64(as_of, "D")
@@ -133,6 +137,16 @@ def repayment_matrix(repayments: Columns, as_of: pd.Timestamp, span: int = SPAN)
         return out
 
     return RepaymentMatrix(present, *(dense(name) for name in REPAYMENT_COLUMNS))
+
+
+@functools.cache
+def _no_statement(columns: tuple[str, ...]) -> dict[str, float]:
+    """The statement features of a customer without a known statement (all missing), computed
+    once per set of statement columns."""
+    dates = ("period_end", "published_on")
+    empty = {name: np.zeros(0, "datetime64[D]" if name in dates else float) for name in columns}
+    features = statement_features(empty, np.zeros(0, dtype=np.int64), 1, pd.Timestamp(0))
+    return {name: float(values[0]) for name, values in features.items()}
 
 
 def _day(value: Any) -> np.ndarray:

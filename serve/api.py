@@ -3,7 +3,8 @@
 One customer's score (`/v1/score`, `/v1/score/features`) runs on the event loop: about a
 millisecond of work with its score-history read (one indexed query), less than a hop to the
 thread pool and back costs under load. Everything else (many customers, other store reads and
-writes) runs in the thread pool."""
+writes) runs in the thread pool. Those two read their bodies themselves (`read_body`): pydantic
+validates the JSON bytes in one pass, where FastAPI builds Python objects of them first."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from typing import Annotated, Literal
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
 from features.schemas import SCHEMAS, TABLES
 from features.single import CustomerRecords
@@ -58,6 +61,35 @@ CustomerId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,64}$", examples=["
 WarningId = Annotated[int, Path(ge=1, le=2**62, examples=[1])]
 
 router = APIRouter(prefix="/v1", responses=ERRORS)
+BODY_DEFINITIONS: dict[str, dict] = {}  # what `json_body` bodies nest: components of the schema
+
+
+def json_body(model: type[BaseModel]) -> dict:
+    """``openapi_extra`` of a route that reads ``model`` itself (`read_body`): its required JSON
+    body, as FastAPI documents a declared one."""
+    ref = "#/components/schemas/{model}"
+    schema = model.model_json_schema(ref_template=ref)
+    BODY_DEFINITIONS.update(schema.pop("$defs", {}), **{model.__name__: schema})
+    content = {"application/json": {"schema": {"$ref": ref.format(model=model.__name__)}}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+async def read_body(request: Request, model: type[BaseModel]) -> BaseModel:
+    """The request's JSON body as ``model``, validated from its bytes; refused as FastAPI refuses
+    a declared body (422, each error located under "body")."""
+    data = await request.body()
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    json_media = media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+    if not data or not json_media:
+        reason = "send a JSON body with Content-Type: application/json"
+        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": reason}])
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False, include_context=False)
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
 
 
 def _service(request: Request):
@@ -80,12 +112,24 @@ def _kinds(table: str) -> dict[str, str]:
 KINDS = {name: _kinds(name) for name in TABLES}
 
 
+EPOCH = dt.date(1970, 1, 1).toordinal()
+NAT = int(np.datetime64("NaT", "D").astype(np.int64))
+
+
+def _days(dates: list) -> np.ndarray:
+    """Dates as datetime64[D] (None as NaT) by their ordinals: numpy converts date objects one
+    by one, at about a microsecond each."""
+    ordinals = [NAT + EPOCH if d is None else d.toordinal() for d in dates]
+    return (np.array(ordinals, dtype=np.int64) - EPOCH).astype("datetime64[D]")
+
+
 def _columns(rows: list, table: str) -> dict[str, np.ndarray]:
     """Request rows of ``table`` as contract-typed column arrays (None as NaN or NaT)."""
-    return {
-        column: np.array([getattr(r, column) for r in rows], dtype=kind)
-        for column, kind in KINDS[table].items()
-    }
+    out = {}
+    for column, kind in KINDS[table].items():
+        values = [getattr(r, column) for r in rows]
+        out[column] = _days(values) if kind == "datetime64[D]" else np.array(values, dtype=kind)
+    return out
 
 
 def records_of(data: CustomerData, book_tables: frozenset[str]) -> CustomerRecords:
@@ -153,8 +197,10 @@ def _answered(request: Request, online) -> dict:
     summary="Score one customer from raw data",
     description="PD, score, grade, policy, top reasons and early warning of one customer at an "
     "as-of date, computed from the raw data by the batch flow's code.",
+    openapi_extra=json_body(ScoreRequest),
 )
-async def score(body: ScoreRequest, request: Request, _: Principal = Depends(require("score"))):
+async def score(request: Request, _: Principal = Depends(require("score"))):
+    body = await read_body(request, ScoreRequest)
     request.state.target = body.customer.customer_id
     online, decisions = score_customers(request, [body], body.as_of)
     return {
@@ -169,10 +215,10 @@ async def score(body: ScoreRequest, request: Request, _: Principal = Depends(req
     summary="Score one customer from a ready feature row",
     description="The same decision as POST /v1/score, from the model's input features as "
     "computed elsewhere (absent features count as missing).",
+    openapi_extra=json_body(FeatureRequest),
 )
-async def score_features(
-    body: FeatureRequest, request: Request, _: Principal = Depends(require("score"))
-):
+async def score_features(request: Request, _: Principal = Depends(require("score"))):
+    body = await read_body(request, FeatureRequest)
     request.state.target = body.customer_id
     online = _loaded(request)
     request.state.model_version = online.model_version

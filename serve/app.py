@@ -33,7 +33,7 @@ from pipelines.errors import CreditriskError
 from pipelines.store.queries import list_runs
 from pipelines.usecases.access import AuditEntry, AuditWriter, KeyRing
 from pipelines.usecases.online import RecordsRejected
-from serve.api import router
+from serve.api import BODY_DEFINITIONS, router
 from serve.auth import API_KEY_HEADER, AuthError
 from serve.holder import ModelHolder
 from serve.schemas import Health, Ready
@@ -392,5 +392,14 @@ def create_app(config: ServeConfig, service: Service | None = None, build_servic
         found = request.app.state.service.ready()
         return JSONResponse(found, status_code=200 if found["status"] != "unavailable" else 503)
 
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name, definition in BODY_DEFINITIONS.items():
+                components.setdefault(name, definition)
+        return app.openapi_schema
+
+    app.openapi = openapi
     app.add_middleware(AccessMiddleware, service_of=lambda: app.state.service)
     return app

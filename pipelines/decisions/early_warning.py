@@ -230,6 +230,13 @@ def _compare(x: np.ndarray, op: str, y: np.ndarray | float) -> np.ndarray:
     return result & ~np.isnan(x) & ~np.isnan(y)
 
 
+def _compare_one(x: float, op: str, y: float) -> bool:
+    """`_compare` of one value (numpy costs microseconds per call on arrays of one)."""
+    if math.isnan(x) or math.isnan(y):
+        return False
+    return bool(_COMPARISONS[op](x, y, TOLERANCE * max(1.0, abs(y))))
+
+
 def _clean(value: float) -> float | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
@@ -284,6 +291,24 @@ def _conditions(rule: Rule, values) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         masks.append(_compare(x, cond.op, rhs))
     fired = np.logical_and.reduce(masks) if rule.match == "all" else np.logical_or.reduce(masks)
     return fired, evidence
+
+
+def _conditions_one(rule: Rule, values) -> tuple[bool, str]:
+    """`_conditions` of one customer (``values(column)``: a float) with its evidence text, as
+    `_evidence` writes it."""
+    hits, evidence = [], {}
+    for cond in rule.when:
+        x = values(cond.feature)
+        evidence[cond.feature] = x
+        if cond.other is None:
+            rhs = cond.value
+        else:
+            other = values(cond.other)
+            evidence[cond.other] = other
+            rhs = other * cond.factor + cond.offset
+        hits.append(_compare_one(x, cond.op, rhs))
+    fired = all(hits) if rule.match == "all" else any(hits)
+    return fired, json.dumps({name: _clean(value) for name, value in evidence.items()})
 
 
 def _as_ns(values: pd.Series) -> pd.Series:
@@ -475,9 +500,9 @@ def warning_row(
     fired = []  # (signal, severity rank, evidence text)
     for rule in rules.rules:
         if rule.kind == "condition":
-            hit, ev = _conditions(rule, lambda column: np.array([number_of(current.get(column))]))
-            if hit[0]:
-                fired.append((rule.name, RANK[rule.severity], _evidence(ev, hit)[0]))
+            hit, evidence = _conditions_one(rule, lambda column: number_of(current.get(column)))
+            if hit:
+                fired.append((rule.name, RANK[rule.severity], evidence))
             continue
         needed = "pd" if rule.kind == "pd_increase" else "grade"
         if not history or needed not in current:

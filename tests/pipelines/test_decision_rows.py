@@ -73,3 +73,16 @@ def test_warning_rows_equal_the_batch(scored, history):
         one = warning_row(row, [tuple(r) for r in runs], rules, scale)
         want = batch.loc[cid].to_dict()
         assert {k: one[k] for k in want} == want, cid
+
+
+def test_one_value_compares_as_the_batch_at_the_edges():
+    """`warning_row`'s comparison of one value equals the batch's on missing, infinite, tied
+    (within the tolerance) and huge values, for every operator."""
+    from pipelines.decisions.early_warning import _COMPARISONS, _compare, _compare_one
+
+    edges = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-10, 1.0, -1.0, 30, 30 + 1e-8, 30.1, 1e300]
+    for op in _COMPARISONS:
+        for x in edges:
+            for y in edges:
+                want = bool(_compare(np.array([float(x)]), op, y)[0])
+                assert _compare_one(float(x), op, y) == want, (op, x, y)

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from serve.payloads import customer_payload
-from serve.schemas import ErrorResponse
+from serve.schemas import ErrorResponse, FeatureRequest, ScoreRequest
 
 
 @pytest.fixture(scope="module")
@@ -190,6 +190,57 @@ def test_not_json_is_422(client, keys):
         headers={**scorer(keys), "content-type": "application/json"},
     )
     assert_error(response, 422)
+
+
+@pytest.mark.parametrize("path", ["/v1/score", "/v1/score/features"])
+@pytest.mark.parametrize(
+    "content, content_type",
+    [
+        (b"", "application/json"),
+        (b"{}", None),
+        (b"{}", "text/plain"),
+        (b"\xff\xfe", "application/json"),
+    ],
+    ids=["empty", "no content type", "text", "not UTF-8"],
+)
+def test_a_body_that_is_not_json_is_422_on_the_body(client, keys, path, content, content_type):
+    """The single-customer routes read their bodies themselves (`serve.api.read_body`): what
+    FastAPI refuses of a declared body they refuse too, located at the body."""
+    headers = scorer(keys) | ({"content-type": content_type} if content_type else {})
+    error = assert_error(client.post(path, content=content, headers=headers), 422)
+    assert error["errors"] and error["errors"][0]["loc"] == ["body"], error
+
+
+def test_a_json_media_type_with_parameters_or_a_suffix_is_json(client, keys, body):
+    for media in ("application/json; charset=utf-8", "application/vnd.creditrisk+json"):
+        headers = {**scorer(keys), "content-type": media}
+        response = client.post("/v1/score", content=json.dumps(body).encode(), headers=headers)
+        assert response.status_code == 200, (media, response.text)
+
+
+def test_the_bodies_read_by_hand_are_documented_as_declared_bodies(app):
+    """The schema documents the bodies `read_body` validates as FastAPI documents a body it
+    validates itself (an app declaring them as the routes' parameters)."""
+    from fastapi import FastAPI
+
+    from serve.api import BODY_DEFINITIONS
+
+    declared = FastAPI()
+
+    @declared.post("/v1/score")
+    def _score(body: ScoreRequest): ...
+
+    @declared.post("/v1/score/features")
+    def _features(body: FeatureRequest): ...
+
+    expected = declared.openapi()
+    schema = app.openapi()
+    assert {"ScoreRequest", "FeatureRequest", "Customer", "Repayment"} <= set(BODY_DEFINITIONS)
+    for name in BODY_DEFINITIONS:
+        assert schema["components"]["schemas"][name] == expected["components"]["schemas"][name]
+    for path in ("/v1/score", "/v1/score/features"):
+        body = schema["paths"][path]["post"]["requestBody"]
+        assert body == expected["paths"][path]["post"]["requestBody"], path
 
 
 def test_batch_over_max_batch_is_422(client, keys, body, serve_config):
