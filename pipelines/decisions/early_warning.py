@@ -275,20 +275,25 @@ def _condition_rule(current: pd.DataFrame, rule: Rule, skipped: dict) -> pd.Data
     return _frame(current, rule, fired, _evidence(evidence, fired))
 
 
-def _conditions(rule: Rule, values) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Which rows a condition rule fires for and the values it read (its evidence), given
-    ``values(column)``: a column as floats."""
-    masks, evidence = [], {}
+def _operands(rule: Rule, values, evidence: dict):
+    """(operator, value, right-hand side) of each condition of ``rule``, the values it reads
+    kept in ``evidence`` by column."""
     for cond in rule.when:
         x = values(cond.feature)
         evidence[cond.feature] = x
         if cond.other is None:
-            rhs = cond.value
-        else:
-            other = values(cond.other)
-            evidence[cond.other] = other
-            rhs = other * cond.factor + cond.offset
-        masks.append(_compare(x, cond.op, rhs))
+            yield cond.op, x, cond.value
+            continue
+        other = values(cond.other)
+        evidence[cond.other] = other
+        yield cond.op, x, other * cond.factor + cond.offset
+
+
+def _conditions(rule: Rule, values) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Which rows a condition rule fires for and the values it read (its evidence), given
+    ``values(column)``: a column as floats."""
+    evidence = {}
+    masks = [_compare(x, op, rhs) for op, x, rhs in _operands(rule, values, evidence)]
     fired = np.logical_and.reduce(masks) if rule.match == "all" else np.logical_or.reduce(masks)
     return fired, evidence
 
@@ -296,17 +301,8 @@ def _conditions(rule: Rule, values) -> tuple[np.ndarray, dict[str, np.ndarray]]:
 def _conditions_one(rule: Rule, values) -> tuple[bool, str]:
     """`_conditions` of one customer (``values(column)``: a float) with its evidence text, as
     `_evidence` writes it."""
-    hits, evidence = [], {}
-    for cond in rule.when:
-        x = values(cond.feature)
-        evidence[cond.feature] = x
-        if cond.other is None:
-            rhs = cond.value
-        else:
-            other = values(cond.other)
-            evidence[cond.other] = other
-            rhs = other * cond.factor + cond.offset
-        hits.append(_compare_one(x, cond.op, rhs))
+    evidence = {}
+    hits = [_compare_one(x, op, rhs) for op, x, rhs in _operands(rule, values, evidence)]
     fired = all(hits) if rule.match == "all" else any(hits)
     return fired, json.dumps({name: _clean(value) for name, value in evidence.items()})
 
