@@ -143,8 +143,7 @@ def repayment_matrix(repayments: Columns, as_of: pd.Timestamp, span: int = SPAN)
 def _no_statement(columns: tuple[str, ...]) -> dict[str, float]:
     """The statement features of a customer without a known statement (all missing), computed
     once per set of statement columns."""
-    dates = ("period_end", "published_on")
-    empty = {name: np.zeros(0, "datetime64[D]" if name in dates else float) for name in columns}
+    empty = {name: np.zeros(0) for name in columns}
     features = statement_features(empty, np.zeros(0, dtype=np.int64), 1, pd.Timestamp(0))
     return {name: float(values[0]) for name, values in features.items()}
 
