@@ -1,11 +1,10 @@
-"""Compiled loops of `models.treeshap`: the per-leaf Shapley tables and the row explanation."""
+"""Compiled loops of `models.treeshap`: the per-leaf and per-group Shapley tables and the row
+explanation."""
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
-
-WORD_BITS = 64  # trees of at most this many nodes find a leaf's pattern from one decision word
 
 
 @njit(cache=True, nogil=True)
@@ -70,26 +69,80 @@ def _decide(x, ns, ne, left, feature, threshold, kind, missing, default_left, ca
         left[i - ns] = goes
 
 
+@njit(cache=True, nogil=True)
+def group_tables(
+    g_p, g_inner_start, g_feat_start, g_table_start, g_leaf_start, g_leaf, n_of, feat_start,
+    table_start, table, at_group, agree_bit, split_mask, split_left,
+):  # fmt: skip
+    """G[group][index, u]: a group's Shapley values of its features ``u`` for every index
+    (`_group_row`'s), the sum over its leaves of their tables at the leaf's pattern. Leaf
+    feature k agrees where its bit of the path agreement is set (``agree_bit``, -1: a feature
+    first split on inside the group) and the row turns as the leaf's path does at the group's
+    splits on it (``split_mask`` of the group's splits, ``split_left`` their left turns);
+    ``at_group`` is its column in the group's table."""
+    out = np.zeros(g_table_start[-1])
+    for g in range(g_p.size):
+        p = g_p[g]
+        bits = p + g_inner_start[g + 1] - g_inner_start[g]
+        width = g_feat_start[g + 1] - g_feat_start[g]
+        for index in range(1 << bits):
+            agree, turns = index & ((1 << p) - 1), index >> p
+            row = g_table_start[g] + index * width
+            for q in range(g_leaf_start[g], g_leaf_start[g + 1]):
+                leaf = g_leaf[q]
+                n, fs = n_of[leaf], feat_start[leaf]
+                pattern = 0
+                for k in range(n):
+                    c = agree_bit[fs + k]
+                    ok = (c < 0 or (agree >> c) & 1 == 1) and (
+                        (turns ^ split_left[fs + k]) & split_mask[fs + k]
+                    ) == 0
+                    pattern |= np.int64(ok) << k
+                src = table_start[leaf] + pattern * n
+                for k in range(n):
+                    out[row + at_group[fs + k]] += table[src + k]
+    return out
+
+
 @njit(cache=True, nogil=True, inline="always")
-def _pattern(leaf, n, left, ns, path_start, path_node, path_left, path_pos):
-    """The bits of the leaf's ``n`` path features whose every split the row follows (``left``:
-    where it goes at each node of the tree, from the tree's first node ``ns``)."""
-    pattern = (1 << n) - 1
-    for q in range(path_start[leaf], path_start[leaf + 1]):
-        away = np.int64(left[path_node[q] - ns] != path_left[q])
-        pattern &= ~(away << path_pos[q])
-    return pattern
+def _group_row(g, left, g_p, g_path_start, g_path_node, g_path_left, g_path_pos, g_inner_start,
+               g_inner_node, g_feat_start, g_table_start):  # fmt: skip
+    """Where the row's entries of group ``g`` start in its table: the index holds, low bits
+    first, whether the row agrees with each feature of the path above the group (follows its
+    every split there) and the turns it takes at the group's splits (1: left)."""
+    p = g_p[g]
+    agree = (1 << p) - 1
+    for q in range(g_path_start[g], g_path_start[g + 1]):
+        away = np.int64(left[g_path_node[q]] != g_path_left[q])
+        agree &= ~(away << g_path_pos[q])
+    turns, i0 = 0, g_inner_start[g]
+    for j in range(g_inner_start[g + 1] - i0):
+        turns |= np.int64(left[g_inner_node[i0 + j]]) << j
+    return g_table_start[g] + (agree | (turns << p)) * (g_feat_start[g + 1] - g_feat_start[g])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _leaf_value(t, left, node_start, child_left, child_right, leaf_start, leaf_value):
+    """The value of the leaf the row reaches in tree ``t`` (``left``: its turns there)."""
+    ns, node = node_start[t], 0
+    if node_start[t + 1] == ns:  # a tree of one leaf
+        return leaf_value[leaf_start[t]]
+    while True:
+        child = child_left[ns + node] if left[node] else child_right[ns + node]
+        if child < 0:
+            return leaf_value[leaf_start[t] + ~child]
+        node = child
 
 
 @njit(cache=True, nogil=True)
 def explain_rows(
     X, phi, raw, block, node_start, feature, threshold, kind, missing, default_left, cat,
-    cat_start, cat_words, leaf_start, leaf_value, n_of, path_start, path_node, path_left,
-    path_pos, follow_mask, follow_left, feat_start, leaf_feature, table_start, table,
+    cat_start, cat_words, child_left, child_right, leaf_start, leaf_value, group_start, g_p,
+    g_path_start, g_path_node, g_path_left, g_path_pos, g_inner_start, g_inner_node,
+    g_feat_start, g_feat, g_table_start, g_table,
 ):  # fmt: skip
     """Add every tree's contributions to ``phi`` and leaf values to ``raw``, tree by tree in
-    model order for each block of rows (raw scores sum as LightGBM's predict sums them).
-    ``follow_mask`` and ``follow_left`` are `explain_row`'s."""
+    model order for each block of rows (raw scores sum as LightGBM's predict sums them)."""
     n_rows = X.shape[0]
     left = np.zeros(max(1, np.max(node_start[1:] - node_start[:-1])), dtype=np.bool_)
     for r0 in range(0, n_rows, block):
@@ -99,57 +152,41 @@ def explain_rows(
             for r in range(r0, r1):
                 _decide(X[r], ns, ne, left, feature, threshold, kind, missing, default_left, cat,
                         cat_start, cat_words)  # fmt: skip
-                for leaf in range(leaf_start[t], leaf_start[t + 1]):
-                    n = n_of[leaf]
-                    pattern = _pattern(leaf, n, left, ns, path_start, path_node, path_left,
-                                       path_pos)  # fmt: skip
-                    if pattern == (1 << n) - 1:
-                        raw[r] += leaf_value[leaf]
-                    base = table_start[leaf] + pattern * n
-                    fs = feat_start[leaf]
-                    for k in range(n):
-                        phi[r, leaf_feature[fs + k]] += table[base + k]
+                raw[r] += _leaf_value(t, left, node_start, child_left, child_right, leaf_start,
+                                      leaf_value)  # fmt: skip
+                for g in range(group_start[t], group_start[t + 1]):
+                    base = _group_row(g, left, g_p, g_path_start, g_path_node, g_path_left,
+                                      g_path_pos, g_inner_start, g_inner_node, g_feat_start,
+                                      g_table_start)  # fmt: skip
+                    fs = g_feat_start[g]
+                    for k in range(g_feat_start[g + 1] - fs):
+                        phi[r, g_feat[fs + k]] += g_table[base + k]
 
 
 @njit(cache=True, nogil=True)
 def explain_row(
     x, phi, node_start, feature, threshold, kind, missing, default_left, cat, cat_start,
-    cat_words, leaf_start, leaf_value, n_of, path_start, path_node, path_left, path_pos,
-    follow_mask, follow_left, feat_start, leaf_feature, table_start, table,
+    cat_words, child_left, child_right, leaf_start, leaf_value, group_start, g_p, g_path_start,
+    g_path_node, g_path_left, g_path_pos, g_inner_start, g_inner_node, g_feat_start, g_feat,
+    g_table_start, g_table,
 ):  # fmt: skip
-    """`explain_rows` of one row ``x``, returning its raw score, in two passes: every leaf's
-    table entries first (``index``, laid out as ``leaf_feature``), then the reads in one flat
-    loop, whose misses in memory (one per leaf: a row reuses no table) then overlap instead of
-    waiting on each other. The same sums in the same order. A tree of at most `WORD_BITS`
-    nodes takes its decisions as one word and finds each leaf feature's bit at once
-    (``follow_mask``: the feature's nodes on the leaf's path, ``follow_left``: its left turns
-    among them); a larger one goes split by split (`_pattern`)."""
+    """`explain_rows` of one row ``x``, returning its raw score, in two passes: where every
+    group's entries start first, then the reads in one flat loop, whose misses in memory (one
+    per group: a row reuses no table) then overlap instead of waiting on each other. The same
+    sums in the same order."""
     left = np.zeros(max(1, np.max(node_start[1:] - node_start[:-1])), dtype=np.bool_)
-    index = np.empty(leaf_feature.size, dtype=np.int64)
+    base = np.empty(g_p.size, dtype=np.int64)
     raw = 0.0
     for t in range(node_start.size - 1):
-        ns, ne = node_start[t], node_start[t + 1]
-        _decide(x, ns, ne, left, feature, threshold, kind, missing, default_left, cat, cat_start,
-                cat_words)  # fmt: skip
-        narrow = ne - ns <= WORD_BITS
-        word = np.uint64(0)
-        if narrow:
-            for i in range(ne - ns):
-                word |= np.uint64(left[i]) << np.uint64(i)
-        for leaf in range(leaf_start[t], leaf_start[t + 1]):
-            n, fs = n_of[leaf], feat_start[leaf]
-            if narrow:  # one loop per branch, in line: a helper for both compiled slower
-                pattern = 0
-                for k in range(n):
-                    away = (word ^ follow_left[fs + k]) & follow_mask[fs + k]
-                    pattern |= np.int64(away == 0) << k
-            else:
-                pattern = _pattern(leaf, n, left, ns, path_start, path_node, path_left, path_pos)
-            if pattern == (1 << n) - 1:
-                raw += leaf_value[leaf]
-            base = table_start[leaf] + pattern * n
-            for k in range(n):
-                index[fs + k] = base + k
-    for j in range(index.size):
-        phi[leaf_feature[j]] += table[index[j]]
+        _decide(x, node_start[t], node_start[t + 1], left, feature, threshold, kind, missing,
+                default_left, cat, cat_start, cat_words)  # fmt: skip
+        raw += _leaf_value(t, left, node_start, child_left, child_right, leaf_start, leaf_value)
+        for g in range(group_start[t], group_start[t + 1]):
+            base[g] = _group_row(g, left, g_p, g_path_start, g_path_node, g_path_left,
+                                 g_path_pos, g_inner_start, g_inner_node, g_feat_start,
+                                 g_table_start)  # fmt: skip
+    for g in range(g_p.size):
+        fs, b = g_feat_start[g], base[g]
+        for k in range(g_feat_start[g + 1] - fs):
+            phi[g_feat[fs + k]] += g_table[b + k]
     return raw

@@ -1,16 +1,20 @@
-"""Exact TreeSHAP of a LightGBM model, tabulated per leaf and compiled: the values of
+"""Exact TreeSHAP of a LightGBM model, tabulated and compiled: the values of
 `Booster.predict(pred_contrib=True)` (to rounding) and its raw scores (bit for bit), faster on
-large batches.
+one row and on large batches.
 
 Path-dependent TreeSHAP gives a leaf's value to the n distinct features of its path; what a row
 changes is only which of those features it agrees with (every split on the feature sends it
 towards the leaf). So each leaf's Shapley values for all 2^n agreement patterns are computed once
-per model, and a row costs, per leaf, its pattern and n look-ups (LightGBM's recursion costs
-O(depth^2) per leaf). Splits are decided as LightGBM decides them: missing types None (missing
-as 0), Zero and NaN with the default direction, categorical bitsets (missing and negative codes
-go right). `TreeShap.of` returns None for what it does not handle (several trees per iteration,
-linear trees, averaged outputs, paths of more than `MAX_PATH_FEATURES` distinct features) and
-`lightgbm_matrix` None for inputs LightGBM itself would refuse; callers then use pred_contrib.
+per model (LightGBM's recursion costs O(depth^2) per leaf per row). Leaves are then summed into
+groups: a small subtree's leaves depend on the row only through its agreement with the features
+of the path above the subtree and its turns at the subtree's splits, so one table indexed by
+those bits holds the subtree's summed values, and a row costs, per group, its index and one
+contiguous read of the group's features (rather than a scattered read per leaf). Splits are
+decided as LightGBM decides them: missing types None (missing as 0), Zero and NaN with the
+default direction, categorical bitsets (missing and negative codes go right). `TreeShap.of`
+returns None for what it does not handle (several trees per iteration, linear trees, averaged
+outputs, paths of more than `MAX_PATH_FEATURES` distinct features) and `lightgbm_matrix` None
+for inputs LightGBM itself would refuse; callers then use pred_contrib.
 """
 
 from __future__ import annotations
@@ -25,9 +29,13 @@ import pandas as pd
 
 MAX_PATH_FEATURES = 16  # 2^16 x 16 table entries (8 MB) for one such leaf
 MAX_TABLE_ENTRIES = 1 << 25  # 256 MB of tables for the whole model
+GROUP_SPLITS = 8  # splits a subtree may hold to be tabulated as one group
+GROUP_BITS = 14  # index bits of a group's table: 2^14 x 14 entries (1.8 MB) at most
 BLOCK_ROWS = 128  # rows explained tree by tree together: their features and values stay in cache
 CHUNK_ROWS = 2048  # rows per task of the thread pool
 CATEGORICAL, DEFAULT_LEFT = 1, 2
+ROW_ARRAYS = ("group_start", "p", "path_start", "path_node", "path_left", "path_pos",
+              "inner_start", "inner_node", "feat_start", "feature", "table_start")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,101 @@ def _leaf_paths(tree: _Tree):
     return sorted(paths, key=lambda p: p[0])
 
 
+def _subtree(tree: _Tree, node: int) -> tuple[list[int], list[int]]:
+    """The split nodes (in preorder, left first) and the leaves under ``node``."""
+    splits, leaves, stack = [], [], [node]
+    while stack:
+        u = stack.pop()
+        if u < 0:
+            leaves.append(~u)
+        else:
+            splits.append(u)
+            stack += [int(tree.right_child[u]), int(tree.left_child[u])]
+    return splits, leaves
+
+
+def _groups(tree: _Tree, max_splits: int) -> list[tuple[list, list[int], list[int]]]:
+    """A tree cut into groups, left to right: (path to the group's root as (node, goes left),
+    its split nodes, its leaves). The group is the highest subtree of at most ``max_splits``
+    splits whose table index (the path's distinct features and the splits) has at most
+    `GROUP_BITS` bits; a leaf on its own otherwise."""
+    out = []
+
+    def visit(node: int, path: list[tuple[int, bool]]) -> None:
+        if node < 0:
+            out.append((path, [], [~node]))
+            return
+        splits, leaves = _subtree(tree, node)
+        above = len({int(tree.split_feature[u]) for u, _ in path})
+        if len(splits) <= max_splits and above + len(splits) <= GROUP_BITS:
+            out.append((path, splits, leaves))
+            return
+        visit(int(tree.left_child[node]), [*path, (node, True)])
+        visit(int(tree.right_child[node]), [*path, (node, False)])
+
+    if tree.leaf_value.size > 1:
+        visit(0, [])
+    else:
+        out.append(([], [], [0]))
+    return out
+
+
+def _group_layout(trees, tree_paths, leaf_start, feat_start, max_splits: int) -> dict | None:
+    """Flat arrays of every tree's `_groups`, for `kernels.group_tables` and the row kernels:
+    per group its path features' agreement (path nodes, turns, feature positions), its splits,
+    its features (the path's, then those first split on inside it) and its table's start; per
+    leaf feature its column in the group's table, its bit of the path agreement (-1: none) and
+    the group's splits on it (mask, left turns). None past `MAX_TABLE_ENTRIES`."""
+    g = {k: [] for k in ("p", "path_node", "path_left", "path_pos", "inner_node", "feature",
+                         "leaf")}  # fmt: skip
+    starts = {k: [0] for k in ("group", "path", "inner", "feat", "table", "leaf")}
+    size = int(feat_start[-1])
+    at_group = np.zeros(size, dtype=np.int64)
+    agree_bit = np.zeros(size, dtype=np.int64)
+    split_mask = np.zeros(size, dtype=np.int64)
+    split_left = np.zeros(size, dtype=np.int64)
+    for t, (tree, paths) in enumerate(zip(trees, tree_paths, strict=True)):
+        for path, splits, group_leaves in _groups(tree, max_splits):
+            above = list(dict.fromkeys(int(tree.split_feature[u]) for u, _ in path))
+            inside = [int(tree.split_feature[u]) for u in splits]
+            features = list(dict.fromkeys(above + inside))
+            column = {f: k for k, f in enumerate(features)}
+            bit = {u: j for j, u in enumerate(splits)}
+            g["p"].append(len(above))
+            for u, goes_left in path:
+                g["path_node"].append(u)
+                g["path_left"].append(goes_left)
+                g["path_pos"].append(column[int(tree.split_feature[u])])
+            g["inner_node"].extend(splits)
+            g["feature"].extend(features)
+            for leaf in group_leaves:
+                at = leaf_start[t] + leaf
+                g["leaf"].append(at)
+                _, leaf_path, zero = paths[leaf]
+                for k, f in enumerate(zero):
+                    i = feat_start[at] + k
+                    at_group[i], agree_bit[i] = column[f], k if k < len(above) else -1
+                    for u, goes_left in leaf_path[len(path) :]:
+                        if int(tree.split_feature[u]) == f:
+                            split_mask[i] |= 1 << bit[u]
+                            split_left[i] |= int(goes_left) << bit[u]
+            starts["path"].append(len(g["path_node"]))
+            starts["inner"].append(len(g["inner_node"]))
+            starts["feat"].append(len(g["feature"]))
+            starts["leaf"].append(len(g["leaf"]))
+            width = len(above) + len(splits)
+            starts["table"].append(starts["table"][-1] + (1 << width) * len(features))
+            if starts["table"][-1] > MAX_TABLE_ENTRIES:
+                return None
+        starts["group"].append(len(g["p"]))
+    out = {k: np.asarray(v, dtype=np.bool_ if k == "path_left" else np.int64)
+           for k, v in g.items()}  # fmt: skip
+    out.update({f"{k}_start": np.asarray(v, dtype=np.int64) for k, v in starts.items()})
+    out.update(at_group=at_group, agree_bit=agree_bit, split_mask=split_mask,
+               split_left=split_left)  # fmt: skip
+    return out
+
+
 @dataclass
 class TreeShap:
     """Flat arrays of a model's trees and per-leaf Shapley tables, for `_explain_rows`."""
@@ -148,10 +251,10 @@ class TreeShap:
 
         node_start, leaf_start = [0], [0]
         nodes = {k: [] for k in ("feature", "threshold", "kind", "missing", "left", "cat")}
+        child_left, child_right = [], []
         cat_words, cat_start = [], [0]
-        leaves = {k: [] for k in ("value", "n", "path_start", "feat_start", "table_start")}
-        path_node, path_left, path_pos, leaf_feature, zeros = [], [], [], [], []
-        follow_mask, follow_left = [], []
+        leaves = {k: [] for k in ("value", "n", "feat_start", "table_start")}
+        leaf_feature, zeros, tree_paths = [], [], []
         table_size, bias = 0, 0.0
         for tree in trees:
             bias += _expected_value(tree)
@@ -173,46 +276,44 @@ class TreeShap:
                     cat_start.append(len(cat_words))
                 else:
                     nodes["cat"].append(-1)
+            child_left.extend(int(c) for c in tree.left_child)
+            child_right.extend(int(c) for c in tree.right_child)
             node_start.append(base + tree.split_feature.size)
-            for leaf, path, zero in _leaf_paths(tree):
+            paths = _leaf_paths(tree)
+            for _, _, zero in paths:
                 features = list(zero)
                 n = len(features)
                 if n > MAX_PATH_FEATURES:
                     return None
-                pos = {f: k for k, f in enumerate(features)}
-                leaves["value"].append(float(tree.leaf_value[leaf]))
                 leaves["n"].append(n)
-                leaves["path_start"].append(len(path_node))
                 leaves["feat_start"].append(len(leaf_feature))
                 leaves["table_start"].append(table_size)
-                masks = [0] * n  # per feature: its path's nodes (bits), the left turns among them
-                lefts = [0] * n
-                for node, left in path:
-                    k = pos[int(tree.split_feature[node])]
-                    path_node.append(base + node)
-                    path_left.append(left)
-                    path_pos.append(k)
-                    if node < kernels.WORD_BITS:
-                        masks[k] |= 1 << node
-                        lefts[k] |= int(left) << node
-                follow_mask.extend(masks)
-                follow_left.extend(lefts)
                 leaf_feature.extend(features)
                 zeros.extend(zero[f] for f in features)
                 table_size += (1 << n) * n
                 if table_size > MAX_TABLE_ENTRIES:
                     return None
+            leaves["value"].extend(float(tree.leaf_value[leaf]) for leaf, _, _ in paths)
+            tree_paths.append(paths)
             leaf_start.append(len(leaves["value"]))
-        leaves["path_start"].append(len(path_node))
         leaves["feat_start"].append(len(leaf_feature))
         leaves["table_start"].append(table_size)
         value = np.asarray(leaves["value"], dtype=np.float64)
         n_of = np.asarray(leaves["n"], dtype=np.int64)
         feat_start = np.asarray(leaves["feat_start"], dtype=np.int64)
         table_start = np.asarray(leaves["table_start"], dtype=np.int64)
-        zero_arr = np.asarray(zeros, dtype=np.float64)
         weights = _shapley_weights(int(n_of.max(initial=0)))
-        table = kernels.leaf_tables(value, n_of, feat_start, table_start, zero_arr, weights)
+        zero = np.asarray(zeros, dtype=np.float64)
+        table = kernels.leaf_tables(value, n_of, feat_start, table_start, zero, weights)
+        for splits in (GROUP_SPLITS, GROUP_SPLITS // 2, 0):  # 0: single leaves, their tables
+            layout = _group_layout(trees, tree_paths, leaf_start, feat_start, splits)
+            if layout is not None:
+                break
+        group_table = kernels.group_tables(
+            layout["p"], layout["inner_start"], layout["feat_start"], layout["table_start"],
+            layout["leaf_start"], layout["leaf"], n_of, feat_start, table_start, table,
+            layout["at_group"], layout["agree_bit"], layout["split_mask"], layout["split_left"],
+        )  # fmt: skip
         arrays = (
             np.asarray(node_start, dtype=np.int64),
             np.asarray(nodes["feature"], dtype=np.int64),
@@ -223,19 +324,12 @@ class TreeShap:
             np.asarray(nodes["cat"], dtype=np.int64),
             np.asarray(cat_start, dtype=np.int64),
             np.asarray(cat_words, dtype=np.uint32),
+            np.asarray(child_left, dtype=np.int64),
+            np.asarray(child_right, dtype=np.int64),
             np.asarray(leaf_start, dtype=np.int64),
             value,
-            n_of,
-            np.asarray(leaves["path_start"], dtype=np.int64),
-            np.asarray(path_node, dtype=np.int64),
-            np.asarray(path_left, dtype=np.bool_),
-            np.asarray(path_pos, dtype=np.int64),
-            np.asarray(follow_mask, dtype=np.uint64),
-            np.asarray(follow_left, dtype=np.uint64),
-            feat_start,
-            np.asarray(leaf_feature, dtype=np.int64),
-            table_start,
-            table,
+            *(layout[k] for k in ROW_ARRAYS),
+            group_table,
         )
         return cls(n_features, bias, arrays)
 

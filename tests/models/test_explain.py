@@ -503,6 +503,32 @@ def test_one_row_explains_as_the_batch_bit_for_bit(treeshap_boosters):
             assert np.array_equal(one_phi[0], phi[i]) and one_raw[0] == raw[i], (name, i)
 
 
+@pytest.mark.parametrize(
+    ("splits", "bits"),
+    [(0, 14), (3, 6), (14, 20), (40, 60)],  # leaves alone; small groups; whole trees; too large
+)
+def test_any_grouping_of_leaves_gives_the_same_values(treeshap_boosters, monkeypatch, splits, bits):
+    """Leaves summed into groups of any size (up to whole trees, and past the table budget,
+    where the build falls back to smaller groups) keep pred_contrib's values and raw scores,
+    one row as the batch."""
+    from models import treeshap
+
+    monkeypatch.setattr(treeshap, "GROUP_SPLITS", splits)
+    monkeypatch.setattr(treeshap, "GROUP_BITS", bits)
+    boosters, X = treeshap_boosters
+    rows = scoring_rows(X.iloc[:200])
+    for name in ("nan", "wide"):
+        booster = boosters[name]
+        tables = treeshap.TreeShap.of(booster)
+        matrix = treeshap.lightgbm_matrix(booster, rows)
+        phi, raw = tables.explain(matrix, threads=1)
+        assert np.abs(phi - booster.predict(rows, pred_contrib=True)).max() < 1e-6, name
+        assert np.array_equal(raw, booster.predict(rows, raw_score=True)), name
+        for i in range(0, len(matrix), 17):
+            one_phi, one_raw = tables.explain(matrix[i : i + 1])
+            assert np.array_equal(one_phi[0], phi[i]) and one_raw[0] == raw[i], (name, i)
+
+
 def _tree_sizes(booster) -> list[int]:
     """The split nodes of each tree."""
     return [sum(1 for _ in _nodes({"tree_info": [t]})) for t in booster.dump_model()["tree_info"]]
