@@ -30,6 +30,7 @@ import pandas as pd
 MAX_PATH_FEATURES = 16  # 2^16 x 16 table entries (8 MB) for one such leaf
 MAX_TABLE_ENTRIES = 1 << 25  # 256 MB of tables for the whole model
 GROUP_SPLITS = 8  # splits a subtree may hold to be tabulated as one group
+GROUP_GROWTH = 8  # a group's table at most this many times its leaves' tables
 GROUP_BITS = 14  # index bits of a group's table: 2^14 x 14 entries (1.8 MB) at most
 BLOCK_ROWS = 128  # rows explained tree by tree together: their features and values stay in cache
 CHUNK_ROWS = 2048  # rows per task of the thread pool
@@ -139,11 +140,12 @@ def _subtree(tree: _Tree, node: int) -> tuple[list[int], list[int]]:
     return splits, leaves
 
 
-def _groups(tree: _Tree, max_splits: int) -> list[tuple[list, list[int], list[int]]]:
+def _groups(tree: _Tree, leaf_sizes: list[int], max_splits: int) -> list[tuple]:
     """A tree cut into groups, left to right: (path to the group's root as (node, goes left),
     its split nodes, its leaves). The group is the highest subtree of at most ``max_splits``
     splits whose table index (the path's distinct features and the splits) has at most
-    `GROUP_BITS` bits; a leaf on its own otherwise."""
+    `GROUP_BITS` bits and whose table is at most `GROUP_GROWTH` times its leaves' tables
+    (``leaf_sizes``); a leaf on its own otherwise."""
     out = []
 
     def visit(node: int, path: list[tuple[int, bool]]) -> None:
@@ -151,10 +153,13 @@ def _groups(tree: _Tree, max_splits: int) -> list[tuple[list, list[int], list[in
             out.append((path, [], [~node]))
             return
         splits, leaves = _subtree(tree, node)
-        above = len({int(tree.split_feature[u]) for u, _ in path})
-        if len(splits) <= max_splits and above + len(splits) <= GROUP_BITS:
-            out.append((path, splits, leaves))
-            return
+        above = {int(tree.split_feature[u]) for u, _ in path}
+        bits = len(above) + len(splits)
+        if len(splits) <= max_splits and bits <= GROUP_BITS:
+            width = len(above | {int(tree.split_feature[u]) for u in splits})
+            if (1 << bits) * width <= GROUP_GROWTH * sum(leaf_sizes[leaf] for leaf in leaves):
+                out.append((path, splits, leaves))
+                return
         visit(int(tree.left_child[node]), [*path, (node, True)])
         visit(int(tree.right_child[node]), [*path, (node, False)])
 
@@ -180,7 +185,8 @@ def _group_layout(trees, tree_paths, leaf_start, feat_start, max_splits: int) ->
     split_mask = np.zeros(size, dtype=np.int64)
     split_left = np.zeros(size, dtype=np.int64)
     for t, (tree, paths) in enumerate(zip(trees, tree_paths, strict=True)):
-        for path, splits, group_leaves in _groups(tree, max_splits):
+        sizes = [(1 << len(zero)) * len(zero) for _, _, zero in paths]
+        for path, splits, group_leaves in _groups(tree, sizes, max_splits):
             above = list(dict.fromkeys(int(tree.split_feature[u]) for u, _ in path))
             inside = [int(tree.split_feature[u]) for u in splits]
             features = list(dict.fromkeys(above + inside))

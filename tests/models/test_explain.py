@@ -504,10 +504,13 @@ def test_one_row_explains_as_the_batch_bit_for_bit(treeshap_boosters):
 
 
 @pytest.mark.parametrize(
-    ("splits", "bits"),
-    [(0, 14), (3, 6), (14, 20), (40, 60)],  # leaves alone; small groups; whole trees; too large
+    ("splits", "bits", "growth"),
+    # leaves alone; small groups; whole trees; past the table budget
+    [(0, 14, 8), (3, 6, 8), (14, 20, 1 << 30), (40, 60, 1 << 60)],
 )
-def test_any_grouping_of_leaves_gives_the_same_values(treeshap_boosters, monkeypatch, splits, bits):
+def test_any_grouping_of_leaves_gives_the_same_values(
+    treeshap_boosters, monkeypatch, splits, bits, growth
+):
     """Leaves summed into groups of any size (up to whole trees, and past the table budget,
     where the build falls back to smaller groups) keep pred_contrib's values and raw scores,
     one row as the batch."""
@@ -515,6 +518,7 @@ def test_any_grouping_of_leaves_gives_the_same_values(treeshap_boosters, monkeyp
 
     monkeypatch.setattr(treeshap, "GROUP_SPLITS", splits)
     monkeypatch.setattr(treeshap, "GROUP_BITS", bits)
+    monkeypatch.setattr(treeshap, "GROUP_GROWTH", growth)
     boosters, X = treeshap_boosters
     rows = scoring_rows(X.iloc[:200])
     for name in ("nan", "wide"):
