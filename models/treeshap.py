@@ -214,8 +214,8 @@ def _group_layout(trees, tree_paths, leaf_start, feat_start, max_splits: int) ->
             starts["inner"].append(len(g["inner_node"]))
             starts["feat"].append(len(g["feature"]))
             starts["leaf"].append(len(g["leaf"]))
-            width = len(above) + len(splits)
-            starts["table"].append(starts["table"][-1] + (1 << width) * len(features))
+            bits = len(above) + len(splits)
+            starts["table"].append(starts["table"][-1] + (1 << bits) * len(features))
             if starts["table"][-1] > MAX_TABLE_ENTRIES:
                 return None
         starts["group"].append(len(g["p"]))
