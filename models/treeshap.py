@@ -142,31 +142,32 @@ def _subtree(tree: _Tree, node: int) -> tuple[list[int], list[int]]:
 
 def _groups(tree: _Tree, leaf_sizes: list[int], max_splits: int) -> list[tuple]:
     """A tree cut into groups, left to right: (path to the group's root as (node, goes left),
-    its split nodes, its leaves). The group is the highest subtree of at most ``max_splits``
-    splits whose table index (the path's distinct features and the splits) has at most
-    `GROUP_BITS` bits and whose table is at most `GROUP_GROWTH` times its leaves' tables
-    (``leaf_sizes``); a leaf on its own otherwise."""
+    the path's distinct features in order of first split, its split nodes, its leaves). The
+    group is the highest subtree of at most ``max_splits`` splits whose table index (the
+    path's distinct features and the splits) has at most `GROUP_BITS` bits and whose table is
+    at most `GROUP_GROWTH` times its leaves' tables (``leaf_sizes``); a leaf on its own
+    otherwise."""
     out = []
 
-    def visit(node: int, path: list[tuple[int, bool]]) -> None:
+    def visit(node: int, path: list[tuple[int, bool]], above: dict[int, None]) -> None:
         if node < 0:
-            out.append((path, [], [~node]))
+            out.append((path, list(above), [], [~node]))
             return
         splits, leaves = _subtree(tree, node)
-        above = {int(tree.split_feature[u]) for u, _ in path}
         bits = len(above) + len(splits)
         if len(splits) <= max_splits and bits <= GROUP_BITS:
-            width = len(above | {int(tree.split_feature[u]) for u in splits})
+            width = len(above.keys() | {int(tree.split_feature[u]) for u in splits})
             if (1 << bits) * width <= GROUP_GROWTH * sum(leaf_sizes[leaf] for leaf in leaves):
-                out.append((path, splits, leaves))
+                out.append((path, list(above), splits, leaves))
                 return
-        visit(int(tree.left_child[node]), [*path, (node, True)])
-        visit(int(tree.right_child[node]), [*path, (node, False)])
+        inner = {**above, int(tree.split_feature[node]): None}
+        visit(int(tree.left_child[node]), [*path, (node, True)], inner)
+        visit(int(tree.right_child[node]), [*path, (node, False)], inner)
 
     if tree.leaf_value.size > 1:
-        visit(0, [])
+        visit(0, [], {})
     else:
-        out.append(([], [], [0]))
+        out.append(([], [], [], [0]))
     return out
 
 
@@ -186,8 +187,7 @@ def _group_layout(trees, tree_paths, leaf_start, feat_start, max_splits: int) ->
     split_left = np.zeros(size, dtype=np.int64)
     for t, (tree, paths) in enumerate(zip(trees, tree_paths, strict=True)):
         sizes = [(1 << len(zero)) * len(zero) for _, _, zero in paths]
-        for path, splits, group_leaves in _groups(tree, sizes, max_splits):
-            above = list(dict.fromkeys(int(tree.split_feature[u]) for u, _ in path))
+        for path, above, splits, group_leaves in _groups(tree, sizes, max_splits):
             inside = [int(tree.split_feature[u]) for u in splits]
             features = list(dict.fromkeys(above + inside))
             column = {f: k for k, f in enumerate(features)}
@@ -229,7 +229,8 @@ def _group_layout(trees, tree_paths, leaf_start, feat_start, max_splits: int) ->
 
 @dataclass
 class TreeShap:
-    """Flat arrays of a model's trees and per-leaf Shapley tables, for `_explain_rows`."""
+    """Flat arrays of a model's trees and per-group Shapley tables, for the kernels'
+    `explain_rows` and `explain_row`."""
 
     n_features: int
     bias: float
